@@ -1,0 +1,116 @@
+"""Quantization-aware training of a zoo model on its recipe's dataset.
+
+Supervised training with what the coursework teaches: Adam with L2 weight decay, exponential learning-rate
+decay per epoch, dropout (in the model), early stopping on the validation metric with the best weights
+restored, fixed seeds. Families that train differently (layer-wise pre-training, RL, GANs) register a
+trainer under their family name in `TRAINERS`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from fpgadl.data import Dataset
+from fpgadl.recipes import Recipe
+
+# progress(epoch, epochs, info) is called after every epoch; the CLI draws a Rich bar with it.
+Progress = Callable[[int, int, dict], None]
+
+
+@dataclass
+class TrainResult:
+    epochs_run: int
+    best_epoch: int
+    best_val: float
+    history: list[dict] = field(default_factory=list)
+
+
+TRAINERS: dict[str, Callable[[torch.nn.Module, Dataset, Recipe, Progress | None], TrainResult]] = {}
+
+
+def register_trainer(family: str):
+    def wrap(fn):
+        TRAINERS[family] = fn
+        return fn
+
+    return wrap
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+
+
+def torch_predict(model: torch.nn.Module, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """Float32 outputs of the QAT model in eval mode."""
+    model.eval()
+    outs = []
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            y = model(torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size])))
+            outs.append(_as_tensor(y).numpy())
+    return np.concatenate(outs).astype(np.float32, copy=False)
+
+
+def _as_tensor(y) -> torch.Tensor:
+    # A Brevitas QuantTensor carries its dequantized value in `.value`.
+    return y.value if hasattr(y, "value") and not isinstance(y, torch.Tensor) else y
+
+
+def _val_score(recipe: Recipe, y_pred: np.ndarray, y_true: np.ndarray) -> float:
+    """Higher is better: accuracy, or negative MSE."""
+    if recipe.train.loss == "cross_entropy":
+        return float((y_pred.argmax(1) == y_true).mean())
+    return -float(np.mean((y_pred - y_true.reshape(y_pred.shape)) ** 2))
+
+
+def train_supervised(
+    model: torch.nn.Module, data: Dataset, recipe: Recipe, progress: Progress | None = None
+) -> TrainResult:
+    cfg = recipe.train
+    seed_everything(cfg.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
+    loss_fn = torch.nn.CrossEntropyLoss() if cfg.loss == "cross_entropy" else torch.nn.MSELoss()
+    x_train = torch.from_numpy(data.x_train)
+    y_train = torch.from_numpy(data.y_train)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    best = (-np.inf, 0, copy.deepcopy(model.state_dict()))
+    history = []
+    epoch = 0
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        perm = torch.randperm(len(x_train), generator=gen)
+        total = 0.0
+        for i in range(0, len(perm), cfg.batch_size):
+            idx = perm[i : i + cfg.batch_size]
+            opt.zero_grad()
+            out = _as_tensor(model(x_train[idx]))
+            target = y_train[idx] if cfg.loss == "cross_entropy" else y_train[idx].reshape(out.shape)
+            loss = loss_fn(out, target)
+            loss.backward()
+            opt.step()
+            total += float(loss) * len(idx)
+        sched.step()
+        val = _val_score(recipe, torch_predict(model, data.x_val), data.y_val)
+        history.append({"epoch": epoch, "loss": total / len(perm), "val": val})
+        if val > best[0]:
+            best = (val, epoch, copy.deepcopy(model.state_dict()))
+        if progress:
+            progress(epoch, cfg.epochs, history[-1])
+        if epoch - best[1] >= cfg.patience:
+            break
+    if cfg.epochs > 0:
+        model.load_state_dict(best[2])
+    model.eval()
+    return TrainResult(epochs_run=epoch, best_epoch=best[1], best_val=float(best[0]), history=history)
+
+
+def train(model: torch.nn.Module, data: Dataset, recipe: Recipe, progress: Progress | None = None) -> TrainResult:
+    trainer = TRAINERS.get(recipe.family, train_supervised)
+    return trainer(model, data, recipe, progress)
