@@ -15,6 +15,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from fpgadl.errors import UsageError
+
 BOARDS_DIR = Path(__file__).resolve().parent.parent / "boards"
 
 # DSP slice multiplier operand widths (signed A x B): DSP48E1 (7 series, UG479) is 25x18,
@@ -51,7 +53,7 @@ _REQUIRED_CUSTOM = ("lut", "ff", "dsp", "bram18k")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-class BoardError(ValueError):
+class BoardError(UsageError, ValueError):
     """A board name, file or part that cannot be used; the message is one line."""
 
 

@@ -15,11 +15,12 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from fpgadl.boards import RESOURCE_NAMES, Board
+from fpgadl.errors import CheckFailed
 from fpgadl.estimate.core import Estimate, estimate_specs
 from fpgadl.estimate.rules import KERNEL, LayerSpec, estimate_layer
 
 
-class FitError(ValueError):
+class FitError(CheckFailed, ValueError):
     """No configuration meets the target within the board's resource ceiling; one line, names the binder."""
 
 

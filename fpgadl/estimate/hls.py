@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from fpgadl.errors import UsageError
 from fpgadl.estimate.rules import (
     ELEMENTWISE,
     FREE,
@@ -50,7 +51,8 @@ _FREE_CLASSES = {
 }
 
 
-class EstimateError(ValueError):
+
+class EstimateError(UsageError, ValueError):
     """A model the estimator cannot describe; the message names the layer."""
 
 

@@ -1,0 +1,156 @@
+"""The Python API: every CLI command is a thin wrapper over one function here.
+
+Inputs are validated at this boundary (recipes, boards, arrays, ONNX files); the modules behind it trust
+what they are given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from fpgadl.errors import UsageError
+from fpgadl.pipeline import STAGES, RunConfig, RunDir, run_stages
+from fpgadl.recipes import DEFAULT_RECIPE, load_recipe
+
+QUANTIZE_STAGES = ("train", "export", "verify")
+
+
+def _recipe(recipe: str, epochs: int | None, seed: int | None):
+    overrides = {"train.epochs": epochs, "train.seed": seed}
+    return load_recipe(recipe, **overrides)
+
+
+def run(
+    recipe: str = DEFAULT_RECIPE,
+    *,
+    out: Path | None = None,
+    board: str | None = None,
+    epochs: int | None = None,
+    seed: int | None = None,
+    engine: str = "both",
+    start: str | None = None,
+    stages: tuple[str, ...] = STAGES,
+    progress: Callable | None = None,
+    reporter: Callable | None = None,
+    warn: Callable[[str], None] = print,
+) -> dict:
+    """Run the recipe's pipeline into `out` (default build/<recipe>); returns report.json's content
+    (or the manifest when the report stage is not among `stages`)."""
+    from fpgadl.boards import load_board
+    from fpgadl.stages import STAGE_LIST
+
+    if engine not in ("fast", "csim", "both"):
+        raise UsageError(f"--engine {engine!r}: valid: fast, csim, both")
+    r = _recipe(recipe, epochs, seed)
+    load_board(board or r.board)  # fail early, with the valid names, on an unknown board
+    run_dir = RunDir(out or Path("build") / r.name)
+    cfg = RunConfig(recipe=r, out=run_dir.path, engine=engine, board=board, progress=progress, warn=warn)
+    import yaml
+
+    from fpgadl.artifacts import write_text
+
+    write_text(run_dir / "recipe.yaml", yaml.safe_dump(r.model_dump(mode="json"), sort_keys=False))
+    chosen = [s for s in STAGE_LIST if s.name in stages]
+    manifest = run_stages(run_dir, cfg, chosen, start=start, reporter=reporter)
+    if "report" in stages:
+        return run_dir.read_json("report.json")
+    return manifest
+
+
+def quantize(recipe: str, *, out: Path | None = None, epochs: int | None = None, **kw) -> dict:
+    """train + export + verify: the QAT model, its QONNX and QCDQ files, onnxruntime's check."""
+    return run(recipe, out=out, epochs=epochs, stages=QUANTIZE_STAGES, **kw)
+
+
+def hls(
+    model: Path,
+    *,
+    out: Path | None = None,
+    board: str = "pynq-z2",
+    part: str | None = None,
+    io_type: str = "io_parallel",
+    reuse_factor: int = 1,
+    strategy: str = "latency",
+    clock_period_ns: float | None = None,
+    warn: Callable[[str], None] = print,
+):
+    """Convert a user's QONNX file (from Brevitas' export_qonnx) into a complete hls4ml project in `out`."""
+    from fpgadl.convert import ConvertOptions, convert
+
+    if io_type not in ("io_parallel", "io_stream"):
+        raise UsageError(f"--io {io_type!r}: valid: parallel, stream")
+    if strategy not in ("latency", "resource"):
+        raise UsageError(f"--strategy {strategy!r}: valid: latency, resource")
+    if reuse_factor < 1:
+        raise UsageError(f"--reuse {reuse_factor}: must be a positive integer")
+    model = Path(model)
+    out = Path(out) if out else Path("build") / f"{model.name.split('.')[0]}-hls"
+    opts = ConvertOptions(board=board, part=part, io_type=io_type, reuse_factor=reuse_factor, strategy=strategy,
+                          clock_period_ns=clock_period_ns)
+    return convert(model, out, opts, warn=warn)
+
+
+def project_dir(path: Path) -> Path:
+    """A project written by `fpgadl hls`, or a run directory holding one in hls/."""
+    path = Path(path)
+    if (path / "fpgadl.json").is_file():
+        return path
+    if (path / "hls" / "fpgadl.json").is_file():
+        return path / "hls"
+    raise UsageError(f"{path}: not an fpgadl HLS project (no fpgadl.json); create one with `fpgadl hls` or `fpgadl run`")
+
+
+def load_array(path: Path, what: str = "--input") -> np.ndarray:
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{what} {path}: no such file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise UsageError(f"{what} {path}: not a .npy array ({str(e).splitlines()[0]})") from e
+
+
+def emulate(project: Path, x: np.ndarray, *, engine: str = "fast") -> np.ndarray:
+    """Run float inputs (ONNX layout) through the firmware's twin (`fast`) or hls4ml's C simulation."""
+    from fpgadl.engines import check_input, open_engine
+
+    eng = open_engine(project_dir(project), engine)
+    try:
+        return eng.predict(check_input(x, eng.meta))
+    finally:
+        eng.close()
+
+
+def boards():
+    from fpgadl.boards import list_boards
+
+    return list_boards()
+
+
+def zoo() -> list[dict]:
+    """Every recipe with its family, dataset, bit widths and which stages are expected bit-exact."""
+    from fpgadl.recipes import available_recipes
+
+    rows = []
+    for name in available_recipes():
+        r = load_recipe(name)
+        q = r.quant
+        rows.append({
+            "recipe": name, "family": r.family, "dataset": r.dataset.name, "arch": r.model.arch,
+            "metric": r.metric, "floor": r.floor, "board": r.board,
+            "bits": {"input": q.input_bits, "weight": q.weight_bits, "act": q.act_bits, "bias": q.bias_bits},
+            "scaling": q.scaling,
+            "bit_exact": _expected_exact(r),
+        })
+    return rows
+
+
+def _expected_exact(r) -> list[str]:
+    """Stage pairs expected bit-exact, from the recipe alone (the report measures them)."""
+    lut = r.model.params.get("activation") in ("sigmoid", "tanh") or r.family in ("rnn", "lstm", "gru")
+    if r.quant.scaling == "power_of_two" and not lut:
+        return ["torch==onnxruntime", "onnxruntime==csim", "csim==fast"]
+    return ["csim==fast"]

@@ -1,0 +1,259 @@
+"""The `fpgadl` command line: parses, calls `fpgadl.api`, formats. Nothing else lives here.
+
+Errors are one line on stderr (exit 2 bad input, 1 a failed check); `--debug` shows the traceback.
+`--json` prints a machine-readable summary on stdout; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from fpgadl.errors import FpgadlError, UsageError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Quantize, convert and verify neural networks for FPGAs (Brevitas -> ONNX -> hls4ml).")
+err = Console(stderr=True)
+out = Console()
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable summary on stdout")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="show tracebacks")]
+QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="no progress output")]
+VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="show library warnings")]
+
+
+class _Ui:
+    """Progress on stderr for stages and epochs (Rich), silent under --json/-q."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.progress = None
+        self.task = None
+
+    def warn(self, msg: str) -> None:
+        err.print(f"[yellow]{msg}[/yellow]", highlight=False)
+
+    def stage(self, name: str, event: str, info: dict) -> None:
+        if event == "start" and name == "train" and not self.quiet:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(TextColumn("  train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                                     TimeElapsedColumn(), console=err, transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task("train", total=None, info="")
+        if event in ("done", "fail") and self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+        if self.quiet:
+            return
+        if event == "start":
+            err.print(f"[cyan]▶ {name}[/cyan]", highlight=False)
+        elif event == "skip":
+            err.print(f"[dim]↷ {name}: unchanged, skipped[/dim]", highlight=False)
+        elif event == "done":
+            err.print(f"[green]✓ {name}[/green] {info['seconds']:.1f} s", highlight=False)
+        elif event == "fail":
+            err.print(f"[red]✗ {name}[/red] {info.get('error', '')}", highlight=False)
+
+    def epoch(self, epoch: int, epochs: int, info: dict) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, total=epochs, completed=epoch,
+                                 info=f"loss {info['loss']:.4f} val {info['val']:.4f}")
+
+
+def _setup(verbose: bool) -> None:
+    if not verbose:
+        warnings.filterwarnings("ignore")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _emit(as_json: bool, data) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@app.command()
+def run(
+    recipe: Annotated[str, typer.Argument(help="recipe name in quantize/ or a .yaml path")] = "mlp-digits",
+    board: Annotated[str | None, typer.Option(help="board name (see `fpgadl boards`)")] = None,
+    out: Annotated[Path | None, typer.Option(help="run directory (default build/<recipe>)")] = None,
+    epochs: Annotated[int | None, typer.Option(min=0)] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    engine: Annotated[str, typer.Option(help="fast | csim | both")] = "both",
+    start: Annotated[str | None, typer.Option("--from", help="restart at this stage")] = None,
+    as_json: JsonOpt = False, debug: DebugOpt = False, quiet: QuietOpt = False, verbose: VerboseOpt = False,
+):
+    """Recipe -> trained QAT model -> ONNX -> verified HLS project -> emulation -> report."""
+    _setup(verbose)
+    ui = _Ui(quiet or as_json)
+    from fpgadl import api
+
+    rep = api.run(recipe, out=out, board=board, epochs=epochs, seed=seed, engine=engine, start=start,
+                  progress=ui.epoch, reporter=ui.stage, warn=ui.warn)
+    _emit(as_json, rep)
+    if not as_json:
+        _print_summary(rep, out or Path("build") / rep["recipe"])
+    raise typer.Exit(0 if rep["passed"] else 1)
+
+
+def _print_summary(rep: dict, run_dir: Path) -> None:
+    for e, m in rep["metrics"].items():
+        out.print(f"{e:>12}: {rep['metric']} {m['value']:.4f}", highlight=False)
+    for c in rep["checks"]:
+        out.print(f"{'PASS' if c['passed'] else 'FAIL'}  {c['name']} ({c['detail']})", highlight=False)
+    out.print(f"report: {run_dir / 'report.md'}", highlight=False)
+
+
+@app.command()
+def quantize(
+    recipe: Annotated[str, typer.Argument(help="recipe name in quantize/ or a .yaml path")],
+    out: Annotated[Path | None, typer.Option()] = None,
+    epochs: Annotated[int | None, typer.Option(min=0)] = None,
+    as_json: JsonOpt = False, debug: DebugOpt = False, quiet: QuietOpt = False, verbose: VerboseOpt = False,
+):
+    """Train (QAT), export QONNX + QCDQ ONNX, and verify with onnxruntime."""
+    _setup(verbose)
+    ui = _Ui(quiet or as_json)
+    from fpgadl import api
+
+    manifest = api.quantize(recipe, out=out, epochs=epochs, progress=ui.epoch, reporter=ui.stage, warn=ui.warn)
+    _emit(as_json, manifest)
+
+
+@app.command()
+def hls(
+    model: Annotated[Path, typer.Argument(help="QONNX file from brevitas.export.export_qonnx")],
+    board: Annotated[str, typer.Option(help="board name (see `fpgadl boards`)")] = "pynq-z2",
+    part: Annotated[str | None, typer.Option(help="FPGA part, instead of a board")] = None,
+    out: Annotated[Path | None, typer.Option(help="project directory")] = None,
+    io: Annotated[str, typer.Option(help="parallel | stream")] = "parallel",
+    reuse: Annotated[int, typer.Option(help="reuse factor")] = 1,
+    strategy: Annotated[str, typer.Option(help="latency | resource")] = "latency",
+    as_json: JsonOpt = False, debug: DebugOpt = False, quiet: QuietOpt = False, verbose: VerboseOpt = False,
+):
+    """Convert a user's QONNX model into a complete hls4ml project that `fpgadl emulate` can run."""
+    _setup(verbose)
+    ui = _Ui(quiet or as_json)
+    from dataclasses import asdict
+
+    from fpgadl import api
+
+    io_type = {"parallel": "io_parallel", "stream": "io_stream"}.get(io, io)
+    meta = api.hls(model, out=out, board=board, part=part, io_type=io_type, reuse_factor=reuse, strategy=strategy,
+                   warn=ui.warn)
+    project = out or Path("build") / f"{model.name.split('.')[0]}-hls"
+    summary = {k: v for k, v in asdict(meta).items() if k not in ("hls_config", "quant_nodes")}
+    summary["project"] = str(project)
+    _emit(as_json, summary)
+    if not as_json:
+        out_msg = f"project: {project}  (part {meta.part}, input port {meta.input_type}, exact: {meta.exact})"
+        out.print(out_msg, highlight=False)
+
+
+@app.command()
+def emulate(
+    project: Annotated[Path, typer.Argument(help="project directory from `fpgadl hls` (or a run directory)")],
+    input: Annotated[Path, typer.Option("--input", help=".npy float array in the ONNX model's layout")],
+    output: Annotated[Path | None, typer.Option("--output", help="write predictions to this .npy")] = None,
+    labels: Annotated[Path | None, typer.Option("--labels", help=".npy of integer labels: print accuracy")] = None,
+    engine: Annotated[str, typer.Option(help="fast | csim")] = "fast",
+    as_json: JsonOpt = False, debug: DebugOpt = False, quiet: QuietOpt = False, verbose: VerboseOpt = False,
+):
+    """Run inputs through the emulated FPGA: `fast` (numpy twin) or `csim` (hls4ml C simulation)."""
+    _setup(verbose)
+    import numpy as np
+
+    from fpgadl import api
+    from fpgadl.artifacts import write_npy
+
+    x = api.load_array(input, "--input")
+    y = api.emulate(project, x, engine=engine)
+    summary = {"engine": engine, "samples": len(y), "output_shape": list(y.shape)}
+    if output:
+        write_npy(output, y)
+        summary["output"] = str(output)
+    if labels:
+        lab = api.load_array(labels, "--labels")
+        if lab.shape != (len(y),):
+            raise UsageError(f"--labels: shape {lab.shape} does not match {len(y)} predictions; valid: ({len(y)},)")
+        summary["accuracy"] = float(np.mean(y.reshape(len(y), -1).argmax(1) == lab))
+    _emit(as_json, summary)
+    if not as_json:
+        out.print(" ".join(f"{k}={v}" for k, v in summary.items()), highlight=False)
+
+
+@app.command()
+def boards(as_json: JsonOpt = False, debug: DebugOpt = False):
+    """List the boards in boards/."""
+    from rich.table import Table
+
+    from fpgadl import api
+
+    rows = api.boards()
+    if as_json:
+        _emit(True, [b.model_dump(mode="json") for b in rows])
+        return
+    t = Table("board", "part", "family", "clock MHz", "LUT", "FF", "DSP", "BRAM18K", "URAM")
+    for b in rows:
+        r = b.resources
+        t.add_row(b.name, b.part, b.family, f"{b.clock_mhz:.0f}", *(str(v) for v in (r.lut, r.ff, r.dsp, r.bram18k, r.uram)))
+    out.print(t)
+
+
+@app.command()
+def zoo(as_json: JsonOpt = False, debug: DebugOpt = False):
+    """List the model zoo's recipes."""
+    from rich.table import Table
+
+    from fpgadl import api
+
+    rows = api.zoo()
+    if as_json:
+        _emit(True, rows)
+        return
+    t = Table("recipe", "family", "dataset", "bits (in/w/act)", "metric", "bit-exact")
+    for r in rows:
+        b = r["bits"]
+        t.add_row(r["recipe"], r["family"], r["dataset"], f"{b['input']}/{b['weight']}/{b['act']}", r["metric"],
+                  ", ".join(r["bit_exact"]))
+    out.print(t)
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv
+    try:
+        app(standalone_mode=False)
+    except FpgadlError as e:
+        if debug:
+            raise
+        err.print(f"error: {e}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("interrupted; finished stages' artifacts are kept", highlight=False)
+        sys.exit(130)
+    except Exception as e:  # click usage errors come as ClickException subclasses
+        import click
+
+        if isinstance(e, click.ClickException):
+            if debug:
+                raise
+            e.show()
+            sys.exit(e.exit_code)
+        if debug:
+            raise
+        err.print(f"error: internal: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+                  "(re-run with --debug for the traceback)", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,364 @@
+"""QONNX -> hls4ml: validate and clean a QONNX file, decide the FPGA input type, write the vendor project.
+
+The float/fixed boundary belongs to the tool: the FPGA's input port carries the type of the model's input
+quantizer, with the quantizer's own rounding (QONNX `ROUND` = half to even = AP_RND_CONV) and clamping
+(AP_SAT, or AP_SAT_SYM with narrow range). hls4ml's default input type (ap_fixed<16,6>, truncating and
+wrapping) would round off-grid inputs twice and wrap out-of-range ones.
+
+`OUT/hls/` holds the complete hls4ml project plus `model.clean.onnx` and `fpgadl.json`, from which
+`load_project` rebuilds the same hls4ml model without anything else from the run directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from fpgadl.artifacts import atomic_dir, write_json
+from fpgadl.errors import UsageError
+
+PROJECT_NAME = "myproject"
+META_FILE = "fpgadl.json"
+CLEAN_MODEL = "model.clean.onnx"
+SKIPPED_OPS = ("Dropout", "Identity")
+# Activations the firmware computes from lookup tables: never equal to torch's exact functions.
+LUT_OPS = ("Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Exp", "Softplus", "Softsign", "Elu", "Selu")
+
+
+@dataclass
+class QuantInfo:
+    """One QONNX Quant node as the converter sees it."""
+
+    node: str
+    consumers: list[str]
+    bit_width: float
+    signed: bool
+    narrow: bool
+    rounding_mode: str
+    power_of_two: bool
+    scale_exponents: list[int] | None  # log2 of the scale where it is a power of two
+
+
+@dataclass
+class ConvertOptions:
+    board: str = "pynq-z2"
+    part: str | None = None
+    part_resources: dict[str, int] = field(default_factory=dict)  # lut/ff/dsp/bram18k/uram for a bare part
+    clock_period_ns: float | None = None
+    io_type: str = "io_parallel"
+    strategy: str = "latency"
+    reuse_factor: int = 1
+    backend: str = "Vitis"
+    layer_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. from --fit
+
+
+@dataclass
+class ProjectMeta:
+    """What `fpgadl emulate` needs to rebuild the model graph from the project directory alone."""
+
+    clean_model: str
+    hls_config: dict
+    convert_kwargs: dict
+    input_name: str
+    input_layer: str
+    input_type: str | None  # ap type of the FPGA's input port, None when the model has no input quantizer
+    input_shape_onnx: list[int]  # without batch, in the ONNX model's own layout (NCHW for conv nets)
+    input_transpose: list[int] | None  # axes that take an ONNX-layout batch to hls4ml's (channels-last)
+    output_shape_onnx: list[int]  # without batch, as the ONNX model (and torch) give it
+    output_shape_hls: list[int]  # without batch, as the firmware's output port orders it
+    output_transpose: list[int] | None  # axes that take hls4ml's output batch back to the ONNX layout
+    board: str
+    board_spec: dict  # the Board (fpgadl.boards) the project targets, so estimates need no board file
+    part: str
+    clock_period_ns: float
+    exact: bool
+    inexact_layers: list[str]
+    quant_nodes: list[dict]
+    fpgadl_version: str = "0.1.0"
+
+    @staticmethod
+    def load(hls_dir: Path) -> ProjectMeta:
+        path = Path(hls_dir) / META_FILE
+        if not path.is_file():
+            raise UsageError(f"{hls_dir}: not an fpgadl HLS project (no {META_FILE}); create one with `fpgadl hls`")
+        return ProjectMeta(**json.loads(path.read_text()))
+
+
+def load_onnx(path: Path) -> onnx.ModelProto:
+    """Read an ONNX file (with its external data, if any) or fail with a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # protobuf's DecodeError and friends
+        raise UsageError(f"{path}: not an ONNX model ({type(e).__name__})") from e
+    if not model.graph.node:
+        raise UsageError(f"{path}: not an ONNX model (no graph nodes)")
+    try:
+        onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
+    except (FileNotFoundError, OSError) as e:
+        raise UsageError(f"{path}: its external weights file is missing ({e.filename or e})") from e
+    return model
+
+
+def clean(model: onnx.ModelProto, source: str):
+    """qonnx clean-up, channels-last conversion and Gemm->MatMul, as hls4ml's QONNX front end expects."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
+    from qonnx.transformation.gemm_to_matmul import GemmToMatMul
+    from qonnx.util.cleanup import cleanup_model
+
+    # Exporters (torch dynamo) may list initializers as graph inputs; they are constants, not ports.
+    inits = {i.name for i in model.graph.initializer}
+    for inp in [i for i in model.graph.input if i.name in inits]:
+        model.graph.input.remove(inp)
+    ports = [i for i in model.graph.input]
+    if len(ports) != 1:
+        raise UsageError(f"{source}: expected exactly one input, found {len(ports)} ({[i.name for i in ports]})")
+    dims = ports[0].type.tensor_type.shape.dim
+    if len(dims) >= 1 and (dims[0].dim_param or dims[0].dim_value != 1):
+        dims[0].ClearField("dim_param")
+        dims[0].dim_value = 1
+    try:
+        with _quiet():
+            mw = ModelWrapper(model)
+            mw = cleanup_model(mw)
+            mw = mw.transform(ConvertToChannelsLastAndClean(make_input_channels_last=True))
+            mw = mw.transform(GemmToMatMul())
+            mw = cleanup_model(mw)
+    except Exception as e:
+        raise UsageError(f"{source}: qonnx clean-up failed ({type(e).__name__}: {e})") from e
+    return mw
+
+
+def check_supported(mw, source: str) -> None:
+    from hls4ml.converters.onnx_to_hls import get_supported_onnx_layers
+
+    supported = set(get_supported_onnx_layers()) | set(SKIPPED_OPS)
+    for node in mw.graph.node:
+        if node.op_type not in supported:
+            raise UsageError(
+                f"{source}: node '{node.name}' has op {node.op_type}, which hls4ml's ONNX front end cannot take "
+                f"(supported: {', '.join(sorted(supported))})"
+            )
+
+
+def quant_nodes(mw) -> list[QuantInfo]:
+    out = []
+    for node in mw.graph.node:
+        if node.op_type != "Quant":
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        scale = mw.get_initializer(node.input[1])
+        bits = mw.get_initializer(node.input[3])
+        exps = None
+        pot = False
+        if scale is not None:
+            lg = np.log2(np.asarray(scale, dtype=np.float64))
+            pot = bool(np.all(np.isfinite(lg)) and np.all(lg == np.round(lg)))
+            exps = [int(v) for v in np.round(lg).ravel()] if pot else None
+        zero = mw.get_initializer(node.input[2])
+        if zero is not None and np.any(np.asarray(zero) != 0):
+            pot = False
+        rounding = attrs.get("rounding_mode", "ROUND")
+        rounding = rounding.decode() if isinstance(rounding, bytes) else rounding
+        consumers = [c.name or c.op_type for c in mw.find_consumers(node.output[0]) or []]
+        out.append(
+            QuantInfo(
+                node=node.name,
+                consumers=consumers,
+                bit_width=float(np.asarray(bits).ravel()[0]) if bits is not None else float("nan"),
+                signed=bool(attrs.get("signed", 1)),
+                narrow=bool(attrs.get("narrow", 0)),
+                rounding_mode=rounding,
+                power_of_two=pot,
+                scale_exponents=exps,
+            )
+        )
+    return out
+
+
+def input_port_type(mw, quants: list[QuantInfo]) -> str | None:
+    """The ap type of the input quantizer that reads the graph input directly, if there is one."""
+    inp = mw.graph.input[0].name
+    first = [n for n in mw.find_consumers(inp) or [] if n.op_type == "Quant"]
+    if not first:
+        return None
+    info = next(q for q in quants if q.node == first[0].name)
+    if not info.power_of_two or len(set(info.scale_exponents)) != 1 or info.bit_width != int(info.bit_width):
+        return None
+    bits = int(info.bit_width)
+    integer = bits + info.scale_exponents[0]
+    rounding = {"ROUND": "RND_CONV", "FLOOR": "TRN"}.get(info.rounding_mode)
+    if rounding is None:
+        return None
+    saturation = "SAT_SYM" if info.narrow and info.signed else "SAT"
+    kind = "fixed" if info.signed else "ufixed"
+    return f"{kind}<{bits},{integer},{rounding},{saturation}>"
+
+
+def _input_layer_name(onnx_input: str) -> str:
+    from hls4ml.converters.onnx_to_hls import replace_char_inconsitency, sanitize_layer_name
+
+    layer = {"name": replace_char_inconsitency(onnx_input), "class_name": "InputLayer"}
+    sanitize_layer_name(layer)
+    return layer["name"]
+
+
+def _dims(value_info) -> list[int]:
+    return [d.dim_value for d in value_info.type.tensor_type.shape.dim][1:]
+
+
+def _channels_last(n: int) -> list[int]:
+    """Axes taking a batch (N, C, *spatial) to (N, *spatial, C)."""
+    return [0, *range(2, n + 1), 1]
+
+
+def _layouts(original: onnx.ModelProto, mw) -> dict:
+    """Shapes of the ports in the ONNX layout and in the firmware's, and the transposes between them."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    with _quiet():
+        orig = ModelWrapper(original).transform(InferShapes())
+    in_onnx, out_onnx = _dims(orig.graph.input[0]), _dims(orig.graph.output[0])
+    in_hls, out_hls = _dims(mw.graph.input[0]), _dims(mw.graph.output[0])
+    in_t = _channels_last(len(in_onnx)) if in_hls != in_onnx else None
+    out_t = None
+    if out_hls != out_onnx:
+        fwd = _channels_last(len(out_onnx))
+        out_t = [int(i) for i in np.argsort(fwd)]
+    return {"input_shape_onnx": in_onnx, "input_transpose": in_t, "output_shape_onnx": out_onnx,
+            "output_shape_hls": out_hls, "output_transpose": out_t}
+
+
+@contextlib.contextmanager
+def _quiet():
+    """hls4ml and qonnx print progress to stdout and warn freely; the CLI owns the terminal."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def build_hls_config(mw, opts: ConvertOptions, input_layer: str, input_type: str | None) -> dict:
+    import hls4ml
+
+    with _quiet():
+        config = hls4ml.utils.config.config_from_onnx_model(
+            mw, granularity="name", backend=opts.backend, default_precision="fixed<16,6>",
+            default_reuse_factor=opts.reuse_factor,
+        )
+    config["Model"]["Strategy"] = opts.strategy.capitalize()
+    if input_type is not None:
+        config["LayerName"].setdefault(input_layer, {}).setdefault("Precision", {})["result"] = input_type
+    for name, override in opts.layer_overrides.items():
+        config["LayerName"].setdefault(name, {}).update(override)
+    return config
+
+
+def hls_model_from(mw, meta_like: dict, output_dir: Path):
+    """Run hls4ml's conversion (front end + optimizer passes); nothing is compiled."""
+    import hls4ml
+
+    with _quiet():
+        return hls4ml.converters.convert_from_onnx_model(
+            mw, output_dir=str(output_dir), project_name=PROJECT_NAME,
+            hls_config=json.loads(json.dumps(meta_like["hls_config"])), **meta_like["convert_kwargs"],
+        )
+
+
+def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) -> ProjectMeta:
+    """Write the complete hls4ml project for a QONNX file to hls_dir (atomically) and return its metadata."""
+    from fpgadl.boards import custom_board, load_board
+
+    source = str(onnx_path)
+    original = load_onnx(onnx_path)
+    onnx_input = original.graph.input[0].name if original.graph.input else ""
+    original = _strip_initializer_inputs(original)
+    mw = clean(onnx.ModelProto.FromString(original.SerializeToString()), source)
+    check_supported(mw, source)
+    quants = quant_nodes(mw)
+    for q in quants:
+        if q.rounding_mode not in ("ROUND", "FLOOR"):
+            raise UsageError(
+                f"{source}: Quant node '{q.node}' uses rounding_mode {q.rounding_mode}; hls4ml supports ROUND, FLOOR"
+            )
+    inexact = sorted({c for q in quants if not q.power_of_two for c in (q.consumers or [q.node])})
+    if inexact:
+        warn(
+            "warning: quantizer scales that are not powers of two cannot be exact in ap_fixed; layers: "
+            + ", ".join(inexact)
+        )
+    lut = [n.name or n.op_type for n in mw.graph.node if n.op_type in LUT_OPS]
+    if lut:
+        warn("note: lookup-table activations deviate from torch by the table's resolution; layers: " + ", ".join(lut))
+    input_type = input_port_type(mw, quants)
+    if input_type is None:
+        warn("warning: the model has no power-of-two input quantizer; inputs are cast to hls4ml's default type")
+
+    board = custom_board(opts.part, **opts.part_resources) if opts.part else load_board(opts.board)
+    clock = opts.clock_period_ns or board.clock_period_ns
+    input_layer = _input_layer_name(mw.graph.input[0].name)
+    config = build_hls_config(mw, opts, input_layer, input_type)
+    convert_kwargs = {"io_type": opts.io_type, "backend": opts.backend, "part": board.part, "clock_period": clock}
+    meta = ProjectMeta(
+        clean_model=CLEAN_MODEL, hls_config=config, convert_kwargs=convert_kwargs, input_name=onnx_input,
+        input_layer=input_layer, input_type=input_type, **_layouts(original, mw),
+        board=board.name, board_spec=board.model_dump(mode="json"), part=board.part, clock_period_ns=clock, exact=not inexact and not lut and input_type is not None,
+        inexact_layers=inexact + lut, quant_nodes=[asdict(q) for q in quants],
+    )
+    hls_dir = Path(hls_dir)
+    with atomic_dir(hls_dir) as tmp:
+        try:
+            hls_model = hls_model_from(mw, asdict(meta), tmp)
+            with _quiet():
+                hls_model.write()
+        except UsageError:
+            raise
+        except Exception as e:
+            raise UsageError(f"{source}: hls4ml could not convert the model ({type(e).__name__}: {e})") from e
+        mw.save(str(tmp / CLEAN_MODEL))
+        write_json(tmp / META_FILE, asdict(meta))
+        _fix_project_paths(tmp, hls_dir)
+    return meta
+
+
+def _strip_initializer_inputs(model: onnx.ModelProto) -> onnx.ModelProto:
+    inits = {i.name for i in model.graph.initializer}
+    for inp in [i for i in model.graph.input if i.name in inits]:
+        model.graph.input.remove(inp)
+    return model
+
+
+def _fix_project_paths(tmp: Path, final: Path) -> None:
+    """hls4ml writes its output_dir into a few project files; point them at the final location."""
+    final_abs = str(Path(final).resolve())
+    for f in tmp.rglob("*"):
+        if f.is_file() and f.suffix in (".tcl", ".yml", ".sh", ".json", ".cpp", ".h") and f.stat().st_size < 2**22:
+            text = f.read_text(errors="ignore")
+            if str(tmp) in text:
+                f.write_text(text.replace(str(tmp.resolve()), final_abs).replace(str(tmp), final_abs))
+
+
+def load_project(hls_dir: Path, *, output_dir: Path | None = None):
+    """Rebuild the hls4ml model of a project directory written by `convert` (no compile)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    hls_dir = Path(hls_dir)
+    meta = ProjectMeta.load(hls_dir)
+    model_path = hls_dir / meta.clean_model
+    if not model_path.is_file():
+        raise UsageError(f"{hls_dir}: project is incomplete ({meta.clean_model} missing); re-run `fpgadl hls`")
+    mw = ModelWrapper(str(model_path))
+    hls_model = hls_model_from(mw, asdict(meta), output_dir or hls_dir)
+    return hls_model, meta
+

@@ -1,0 +1,113 @@
+"""The two ways to run a converted model: `csim` (hls4ml's C simulation, compiled with g++) and `fast`
+(fpgadl's numpy twin of the firmware). Both take float arrays in the ONNX model's own layout, checked once
+here, and return float32 outputs in that layout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from fpgadl.convert import ProjectMeta, load_project
+from fpgadl.errors import ToolUnavailable, UsageError
+
+ENGINES = ("fast", "csim")
+
+
+def check_input(x, meta: ProjectMeta, source: str = "input") -> np.ndarray:
+    """Validate a user's array: float dtype, (N, *input shape) in the ONNX layout, finite values."""
+    if not isinstance(x, np.ndarray):
+        raise UsageError(f"{source}: expected a numpy array, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise UsageError(f"{source}: dtype {x.dtype} is not a float type; valid: float32, float64")
+    shape = tuple(meta.input_shape_onnx)
+    if x.shape[1:] != shape:
+        if x.shape == shape:
+            x = x[None]
+        else:
+            raise UsageError(f"{source}: shape {x.shape} does not match the model input; valid: (N, {', '.join(map(str, shape))})")
+    if not np.all(np.isfinite(x)):
+        bad = np.argwhere(~np.isfinite(x))[0]
+        raise UsageError(f"{source}: contains NaN or Inf (first at index {tuple(int(i) for i in bad)}); inputs must be finite")
+    return x
+
+
+def to_firmware_layout(x: np.ndarray, meta: ProjectMeta) -> np.ndarray:
+    if meta.input_transpose:
+        x = x.transpose(meta.input_transpose)
+    return np.ascontiguousarray(x)
+
+
+def from_firmware_layout(y: np.ndarray, meta: ProjectMeta) -> np.ndarray:
+    y = np.asarray(y).reshape(len(y), *meta.output_shape_hls)
+    if meta.output_transpose:
+        y = y.transpose(meta.output_transpose)
+    return np.ascontiguousarray(y).reshape(len(y), *meta.output_shape_onnx).astype(np.float32, copy=False)
+
+
+class Engine:
+    name = ""
+
+    def __init__(self, hls_dir: Path):
+        self.hls_dir = Path(hls_dir)
+        self.meta = ProjectMeta.load(self.hls_dir)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """x already checked; returns float32 in the ONNX layout."""
+        return from_firmware_layout(self._run(to_firmware_layout(x, self.meta)), self.meta)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class CsimEngine(Engine):
+    """hls4ml's C simulation of the project: the firmware compiled with g++ and called through ctypes."""
+
+    name = "csim"
+
+    def __init__(self, hls_dir: Path):
+        super().__init__(hls_dir)
+        compiler = shutil.which("g++") or shutil.which("c++")
+        if compiler is None:
+            raise ToolUnavailable("engine csim needs a C++ compiler (g++) on PATH; use --engine fast")
+        # Compile a copy: the project directory stays exactly as `fpgadl hls` wrote it.
+        self._tmp = tempfile.TemporaryDirectory(prefix="fpgadl-csim-")
+        self.hls_model, _ = load_project(self.hls_dir, output_dir=Path(self._tmp.name))
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.hls_model.compile()
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        y = self.hls_model.predict(x)
+        return np.asarray(y).reshape(len(x), -1)
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+
+class FastEngine(Engine):
+    """fpgadl's compiler-free numpy emulator of the firmware (bit-identical to csim)."""
+
+    name = "fast"
+
+    def __init__(self, hls_dir: Path):
+        super().__init__(hls_dir)
+        self.hls_model, _ = load_project(self.hls_dir)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        from fpgadl.emulator.runner import emulate
+
+        return np.asarray(emulate(self.hls_model, x)).reshape(len(x), -1)
+
+
+def open_engine(hls_dir: Path, engine: str) -> Engine:
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
+    return CsimEngine(hls_dir) if engine == "csim" else FastEngine(hls_dir)

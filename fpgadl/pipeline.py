@@ -1,0 +1,154 @@
+"""The stage runner: a run is a list of named stages over one run directory, recorded in manifest.json.
+
+A stage is a plain function `stage(run, cfg) -> None` that reads its inputs from the run directory and
+writes its outputs there (atomically). For each stage the manifest records status, wall seconds, the hash
+of its inputs and options, and the outputs written. A stage whose input hash is unchanged and whose
+outputs exist is skipped; `start` (`--from STAGE`) forces a restart there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fpgadl.artifacts import write_json
+from fpgadl.errors import FpgadlError, UsageError
+from fpgadl.recipes import Recipe
+
+STAGES = ("train", "export", "verify", "convert", "emulate", "report")
+
+
+@dataclass
+class RunConfig:
+    """Everything a run depends on besides the files in its directory (one validated object)."""
+
+    recipe: Recipe
+    out: Path
+    engine: str = "both"  # fast | csim | both: which emulation engines the emulate stage runs
+    fit: bool = False  # choose reuse factors / strategies to meet the recipe's target (needs the estimator)
+    board: str | None = None  # overrides the recipe's board
+    progress: Callable[[int, int, dict], None] | None = None  # per-epoch callback (not part of the hash)
+    warn: Callable[[str], None] = print
+
+    def options(self) -> dict:
+        return {"recipe": self.recipe.model_dump(mode="json"), "engine": self.engine, "fit": self.fit,
+                "board": self.board_name}
+
+    @property
+    def board_name(self) -> str:
+        return self.board or self.recipe.board
+
+    @property
+    def engines(self) -> list[str]:
+        return ["fast", "csim"] if self.engine == "both" else [self.engine]
+
+
+class RunDir:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def __truediv__(self, rel: str) -> Path:
+        return self.path / rel
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "manifest.json"
+
+    def manifest(self) -> dict:
+        if self.manifest_path.is_file():
+            try:
+                return json.loads(self.manifest_path.read_text())
+            except json.JSONDecodeError:
+                return {"stages": {}}
+        return {"stages": {}}
+
+    def record(self, stage: str, entry: dict) -> None:
+        m = self.manifest()
+        m.setdefault("stages", {})[stage] = entry
+        write_json(self.manifest_path, m)
+
+    def read_json(self, rel: str) -> dict:
+        return json.loads((self.path / rel).read_text())
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    fn: Callable[[RunDir, RunConfig], None]
+    inputs: Callable[[RunConfig], list[str]]  # run-relative files whose content the stage depends on
+    outputs: Callable[[RunConfig], list[str]]  # run-relative files or folders it writes
+    options: Callable[[RunConfig], dict] = field(default=lambda cfg: {})
+
+
+def input_hash(run: RunDir, stage: Stage, cfg: RunConfig) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps({"stage": stage.name, "options": stage.options(cfg)}, sort_keys=True).encode())
+    for rel in stage.inputs(cfg):
+        p = run / rel
+        h.update(rel.encode())
+        if p.is_dir():
+            for f in sorted(q for q in p.rglob("*") if q.is_file()):
+                h.update(f.read_bytes())
+        elif p.is_file():
+            h.update(p.read_bytes())
+        else:
+            h.update(b"<missing>")
+    return h.hexdigest()
+
+
+Reporter = Callable[[str, str, dict], None]  # (stage, event: start|skip|done|fail, info)
+
+
+def run_stages(
+    run: RunDir,
+    cfg: RunConfig,
+    stages: list[Stage],
+    *,
+    start: str | None = None,
+    reporter: Reporter | None = None,
+) -> dict:
+    names = [s.name for s in stages]
+    if start is not None and start not in names:
+        raise UsageError(f"--from {start!r}: not a stage; valid: {', '.join(names)}")
+    forced = False
+    for stage in stages:
+        forced = forced or stage.name == start
+        digest = input_hash(run, stage, cfg)
+        prev = run.manifest().get("stages", {}).get(stage.name, {})
+        outputs = stage.outputs(cfg)
+        if (
+            not forced
+            and prev.get("status") == "ok"
+            and prev.get("input_hash") == digest
+            and all((run / o).exists() for o in outputs)
+        ):
+            if reporter:
+                reporter(stage.name, "skip", prev)
+            continue
+        # A stage that runs makes every later stage's inputs new: they rerun by their hashes.
+        if reporter:
+            reporter(stage.name, "start", {})
+        t0 = time.perf_counter()
+        try:
+            stage.fn(run, cfg)
+        except BaseException as e:
+            entry = {"status": "failed", "seconds": round(time.perf_counter() - t0, 3), "input_hash": digest,
+                     "error": str(e).splitlines()[0] if str(e) else type(e).__name__}
+            run.record(stage.name, entry)
+            if reporter:
+                reporter(stage.name, "fail", entry)
+            raise
+        entry = {"status": "ok", "seconds": round(time.perf_counter() - t0, 3), "input_hash": digest,
+                 "outputs": outputs, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        run.record(stage.name, entry)
+        if reporter:
+            reporter(stage.name, "done", entry)
+    return run.manifest()
+
+
+__all__ = ["STAGES", "FpgadlError", "RunConfig", "RunDir", "Stage", "run_stages"]

@@ -1,0 +1,182 @@
+"""The six stages of a run: train, export, verify, convert, emulate, report (see DESIGN.md).
+
+Each reads its inputs from the run directory and writes its outputs there atomically; predictions on the
+test split go to `predictions/<engine>.npy` and each engine's metric to `metrics/<engine>.json`, so the
+report only aggregates files.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from fpgadl.artifacts import atomic_path, write_json, write_npy, write_text
+from fpgadl.pipeline import RunConfig, RunDir, Stage
+
+X_TEST, Y_TEST = "data/x_test.npy", "data/y_test.npy"
+MODEL, QONNX, QCDQ = "model.pt", "model.qonnx.onnx", "model.qcdq.onnx"
+
+
+def load_data(cfg: RunConfig):
+    from fpgadl.data import load_dataset
+
+    d = cfg.recipe.dataset
+    return load_dataset(d.name, val_fraction=d.val_fraction, test_fraction=d.test_fraction, subset=d.subset,
+                        seed=cfg.recipe.train.seed, params=d.params)
+
+
+def build(cfg: RunConfig, input_shape: tuple, n_out: int) -> torch.nn.Module:
+    from fpgadl.zoo import build_model
+
+    r = cfg.recipe
+    return build_model(r.model.arch, r.model.params, r.quant, input_shape, n_out)
+
+
+def _n_out(data) -> int:
+    return data.n_classes or int(np.prod(data.y_train.shape[1:]) or 1)
+
+
+def load_trained(run: RunDir, cfg: RunConfig) -> torch.nn.Module:
+    info = run.read_json("train.json")
+    model = build(cfg, tuple(info["input_shape"]), info["n_out"])
+    model.load_state_dict(torch.load(run / MODEL, weights_only=True))
+    return model.eval()
+
+
+def record_metric(run: RunDir, cfg: RunConfig, engine: str, predict, seconds: float | None = None) -> None:
+    from fpgadl.metrics import evaluate
+
+    x, y = np.load(run / X_TEST), np.load(run / Y_TEST)
+    value = evaluate(cfg.recipe, x, y, predict)
+    entry = {"engine": engine, "metric": cfg.recipe.metric, "value": value, "n": len(x)}
+    if seconds is not None:
+        entry["predict_seconds"] = round(seconds, 4)
+        entry["samples_per_second"] = round(len(x) / seconds, 1) if seconds > 0 else None
+    write_json(run / f"metrics/{engine}.json", entry)
+
+
+def _timed(predict, x):
+    t0 = time.perf_counter()
+    y = predict(x)
+    return y, time.perf_counter() - t0
+
+
+# ---------------------------------------------------------------- train
+def train_stage(run: RunDir, cfg: RunConfig) -> None:
+    from fpgadl.train import seed_everything, torch_predict, train
+
+    data = load_data(cfg)
+    seed_everything(cfg.recipe.train.seed)
+    model = build(cfg, data.input_shape, _n_out(data))
+    result = train(model, data, cfg.recipe, cfg.progress)
+    with atomic_path(run / MODEL, ".pt") as tmp:
+        torch.save(model.state_dict(), tmp)
+    write_npy(run / X_TEST, data.x_test)
+    write_npy(run / Y_TEST, data.y_test)
+    y, secs = _timed(lambda x: torch_predict(model, x), data.x_test)
+    write_npy(run / "predictions/torch.npy", y)
+    write_json(run / "train.json", {
+        "input_shape": list(data.input_shape), "n_out": _n_out(data), "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch, "best_val": result.best_val, "history": result.history,
+        "n_train": len(data.x_train), "n_val": len(data.x_val), "n_test": len(data.x_test),
+    })
+    record_metric(run, cfg, "torch", lambda x: torch_predict(model, x), secs)
+
+
+# ---------------------------------------------------------------- export
+def export_stage(run: RunDir, cfg: RunConfig) -> None:
+    from fpgadl.export import export_qcdq_file, export_qonnx_file
+
+    model = load_trained(run, cfg)
+    shape = tuple(run.read_json("train.json")["input_shape"])
+    export_qonnx_file(model, shape, run / QONNX)
+    export_qcdq_file(model, shape, run / QCDQ)
+
+
+# ---------------------------------------------------------------- verify
+def verify_stage(run: RunDir, cfg: RunConfig) -> None:
+    from fpgadl.export import onnxruntime_predict
+
+    x = np.load(run / X_TEST)
+    y, secs = _timed(lambda a: onnxruntime_predict(run / QCDQ, a), x)
+    write_npy(run / "predictions/onnxruntime.npy", y)
+    record_metric(run, cfg, "onnxruntime", lambda a: onnxruntime_predict(run / QCDQ, a), secs)
+
+
+# ---------------------------------------------------------------- convert
+def convert_options(cfg: RunConfig):
+    from fpgadl.convert import ConvertOptions
+
+    h = cfg.recipe.hls
+    return ConvertOptions(board=cfg.board_name, io_type=h.io_type, strategy=h.strategy,
+                          reuse_factor=h.reuse_factor, backend=h.backend)
+
+
+def convert_stage(run: RunDir, cfg: RunConfig) -> None:
+    from fpgadl.convert import convert
+
+    warnings: list[str] = []
+
+    def warn(msg: str) -> None:
+        warnings.append(msg)
+        cfg.warn(msg)
+
+    meta = convert(run / QONNX, run / "hls", convert_options(cfg), warn=warn)
+    write_json(run / "convert.json", {"warnings": warnings, "exact": meta.exact,
+                                      "inexact_layers": meta.inexact_layers, "input_type": meta.input_type})
+
+
+# ---------------------------------------------------------------- emulate
+def emulate_stage(run: RunDir, cfg: RunConfig) -> None:
+    from fpgadl.engines import check_input, open_engine
+
+    x = np.load(run / X_TEST)
+    for name in cfg.engines:
+        t0 = time.perf_counter()
+        engine = open_engine(run / "hls", name)
+        setup = time.perf_counter() - t0
+        try:
+            xs = check_input(x, engine.meta, "test split")
+            y, secs = _timed(engine.predict, xs)
+            write_npy(run / f"predictions/{name}.npy", y)
+            record_metric(run, cfg, name, engine.predict, secs)
+            entry = run.read_json(f"metrics/{name}.json")
+            entry["setup_seconds"] = round(setup, 3)
+            write_json(run / f"metrics/{name}.json", entry)
+        finally:
+            engine.close()
+
+
+# ---------------------------------------------------------------- report
+def report_stage(run: RunDir, cfg: RunConfig) -> None:
+    from fpgadl.report import build_report, render_markdown
+
+    report = build_report(run, cfg)
+    write_json(run / "report.json", report)
+    write_text(run / "report.md", render_markdown(report))
+
+
+def _pred(cfg: RunConfig) -> list[str]:
+    return [f"predictions/{e}.npy" for e in ("torch", "onnxruntime", *cfg.engines)]
+
+
+STAGE_LIST = [
+    Stage("train", train_stage, inputs=lambda c: [],
+          outputs=lambda c: [MODEL, X_TEST, Y_TEST, "train.json", "predictions/torch.npy", "metrics/torch.json"],
+          options=lambda c: {"recipe": c.recipe.model_dump(mode="json", exclude={"board", "hls", "target"})}),
+    Stage("export", export_stage, inputs=lambda c: [MODEL, "train.json"], outputs=lambda c: [QONNX, QCDQ]),
+    Stage("verify", verify_stage, inputs=lambda c: [QCDQ, X_TEST, Y_TEST],
+          outputs=lambda c: ["predictions/onnxruntime.npy", "metrics/onnxruntime.json"],
+          options=lambda c: {"metric": c.recipe.metric}),
+    Stage("convert", convert_stage, inputs=lambda c: [QONNX], outputs=lambda c: ["hls/fpgadl.json", "convert.json"],
+          options=lambda c: {"hls": c.recipe.hls.model_dump(), "board": c.board_name, "fit": c.fit}),
+    Stage("emulate", emulate_stage, inputs=lambda c: ["hls/fpgadl.json", "hls/model.clean.onnx", X_TEST, Y_TEST],
+          outputs=lambda c: [f"predictions/{e}.npy" for e in c.engines],
+          options=lambda c: {"engines": c.engines, "metric": c.recipe.metric}),
+    Stage("report", report_stage,
+          inputs=lambda c: [*_pred(c), *[f"metrics/{e}.json" for e in ("torch", "onnxruntime", *c.engines)],
+                            "train.json", "convert.json", "hls/fpgadl.json"],
+          outputs=lambda c: ["report.md", "report.json"], options=lambda c: c.options()),
+]
