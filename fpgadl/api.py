@@ -75,9 +75,18 @@ def hls(
     reuse_factor: int = 1,
     strategy: str = "latency",
     clock_period_ns: float | None = None,
+    resources: dict[str, int] | None = None,
+    fit: bool = False,
+    ceiling: float = 0.8,
+    target_latency_cycles: int | None = None,
+    target_ii: int | None = None,
+    synth: bool = False,
     warn: Callable[[str], None] = print,
 ):
-    """Convert a user's QONNX file (from Brevitas' export_qonnx) into a complete hls4ml project in `out`."""
+    """Convert a user's QONNX file (from Brevitas' export_qonnx) into a complete hls4ml project in `out`.
+
+    `fit` chooses per-layer reuse factor and strategy to meet the targets within `ceiling` of every
+    resource; `synth` runs the vendor's HLS synthesis (vitis_hls / vivado_hls must be on PATH)."""
     from fpgadl.convert import ConvertOptions, convert
 
     if io_type not in ("io_parallel", "io_stream"):
@@ -88,9 +97,46 @@ def hls(
         raise UsageError(f"--reuse {reuse_factor}: must be a positive integer")
     model = Path(model)
     out = Path(out) if out else Path("build") / f"{model.name.split('.')[0]}-hls"
-    opts = ConvertOptions(board=board, part=part, io_type=io_type, reuse_factor=reuse_factor, strategy=strategy,
-                          clock_period_ns=clock_period_ns)
-    return convert(model, out, opts, warn=warn)
+    if not 0 < ceiling <= 1:
+        raise UsageError(f"--ceiling {ceiling}: must be in (0, 1]")
+    vendor = _which_vendor_tool()
+    opts = ConvertOptions(board=board, part=part, part_resources=resources or {}, io_type=io_type,
+                          reuse_factor=reuse_factor, strategy=strategy, clock_period_ns=clock_period_ns, fit=fit,
+                          ceiling=ceiling, target_latency_cycles=target_latency_cycles, target_ii=target_ii,
+                          backend="Vivado" if vendor == "vivado_hls" else "Vitis")
+    meta = convert(model, out, opts, warn=warn)
+    if synth:
+        synthesize(out)
+    return meta
+
+
+VENDOR_TOOLS = ("vitis_hls", "vivado_hls")
+
+
+def _which_vendor_tool() -> str | None:
+    import shutil
+
+    return next((t for t in VENDOR_TOOLS if shutil.which(t)), None)
+
+
+def vendor_tool(project: Path | None = None) -> str:
+    """The vendor HLS tool on PATH, or a one-line error naming what is missing (exit 2)."""
+    from fpgadl.errors import ToolUnavailable
+
+    tool = _which_vendor_tool()
+    if tool:
+        return tool
+    where = f"; the project is ready in {project}" if project else ""
+    raise ToolUnavailable(f"--synth needs vitis_hls or vivado_hls on PATH; neither was found{where}")
+
+
+def synthesize(project: Path) -> dict:
+    """Run the vendor's C synthesis through hls4ml; returns hls4ml's parsed report."""
+    from fpgadl.convert import load_project
+
+    vendor_tool(project)
+    hls_model, _ = load_project(project_dir(project))
+    return hls_model.build(csim=False, synth=True, export=False)
 
 
 def project_dir(path: Path) -> Path:

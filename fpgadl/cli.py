@@ -21,7 +21,7 @@ from fpgadl.errors import FpgadlError, UsageError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Quantize, convert and verify neural networks for FPGAs (Brevitas -> ONNX -> hls4ml).")
 err = Console(stderr=True)
-out = Console()
+stdout = Console()
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable summary on stdout")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="show tracebacks")]
@@ -105,10 +105,10 @@ def run(
 
 def _print_summary(rep: dict, run_dir: Path) -> None:
     for e, m in rep["metrics"].items():
-        out.print(f"{e:>12}: {rep['metric']} {m['value']:.4f}", highlight=False)
+        stdout.print(f"{e:>12}: {rep['metric']} {m['value']:.4f}", highlight=False)
     for c in rep["checks"]:
-        out.print(f"{'PASS' if c['passed'] else 'FAIL'}  {c['name']} ({c['detail']})", highlight=False)
-    out.print(f"report: {run_dir / 'report.md'}", highlight=False)
+        stdout.print(f"{'PASS' if c['passed'] else 'FAIL'}  {c['name']} ({c['detail']})", highlight=False)
+    stdout.print(f"report: {run_dir / 'report.md'}", highlight=False)
 
 
 @app.command()
@@ -136,6 +136,12 @@ def hls(
     io: Annotated[str, typer.Option(help="parallel | stream")] = "parallel",
     reuse: Annotated[int, typer.Option(help="reuse factor")] = 1,
     strategy: Annotated[str, typer.Option(help="latency | resource")] = "latency",
+    resources: Annotated[str | None, typer.Option(help="with --part: lut=N,ff=N,dsp=N,bram18k=N[,uram=N]")] = None,
+    fit: Annotated[bool, typer.Option("--fit", help="choose reuse factors/strategies to fit the board")] = False,
+    ceiling: Annotated[float, typer.Option(help="utilization ceiling for --fit")] = 0.8,
+    target_latency: Annotated[int | None, typer.Option(help="latency target in cycles for --fit")] = None,
+    target_ii: Annotated[int | None, typer.Option(help="initiation interval target for --fit")] = None,
+    synth: Annotated[bool, typer.Option("--synth", help="run vendor HLS synthesis (needs vitis_hls)")] = False,
     as_json: JsonOpt = False, debug: DebugOpt = False, quiet: QuietOpt = False, verbose: VerboseOpt = False,
 ):
     """Convert a user's QONNX model into a complete hls4ml project that `fpgadl emulate` can run."""
@@ -147,14 +153,27 @@ def hls(
 
     io_type = {"parallel": "io_parallel", "stream": "io_stream"}.get(io, io)
     meta = api.hls(model, out=out, board=board, part=part, io_type=io_type, reuse_factor=reuse, strategy=strategy,
-                   warn=ui.warn)
+                   resources=_parse_resources(resources), fit=fit, ceiling=ceiling,
+                   target_latency_cycles=target_latency, target_ii=target_ii, synth=synth, warn=ui.warn)
     project = out or Path("build") / f"{model.name.split('.')[0]}-hls"
     summary = {k: v for k, v in asdict(meta).items() if k not in ("hls_config", "quant_nodes")}
     summary["project"] = str(project)
     _emit(as_json, summary)
     if not as_json:
         out_msg = f"project: {project}  (part {meta.part}, input port {meta.input_type}, exact: {meta.exact})"
-        out.print(out_msg, highlight=False)
+        stdout.print(out_msg, highlight=False)
+
+
+def _parse_resources(text: str | None) -> dict[str, int]:
+    if not text:
+        return {}
+    out_: dict[str, int] = {}
+    for item in text.split(","):
+        key, _, value = item.partition("=")
+        if not value.strip().isdigit():
+            raise UsageError(f"--resources {item!r}: expected NAME=INTEGER, e.g. lut=53200,ff=106400,dsp=220,bram18k=280")
+        out_[key.strip().lower()] = int(value)
+    return out_
 
 
 @app.command()
@@ -186,7 +205,7 @@ def emulate(
         summary["accuracy"] = float(np.mean(y.reshape(len(y), -1).argmax(1) == lab))
     _emit(as_json, summary)
     if not as_json:
-        out.print(" ".join(f"{k}={v}" for k, v in summary.items()), highlight=False)
+        stdout.print(" ".join(f"{k}={v}" for k, v in summary.items()), highlight=False)
 
 
 @app.command()
@@ -204,7 +223,7 @@ def boards(as_json: JsonOpt = False, debug: DebugOpt = False):
     for b in rows:
         r = b.resources
         t.add_row(b.name, b.part, b.family, f"{b.clock_mhz:.0f}", *(str(v) for v in (r.lut, r.ff, r.dsp, r.bram18k, r.uram)))
-    out.print(t)
+    stdout.print(t)
 
 
 @app.command()
@@ -223,7 +242,7 @@ def zoo(as_json: JsonOpt = False, debug: DebugOpt = False):
         b = r["bits"]
         t.add_row(r["recipe"], r["family"], r["dataset"], f"{b['input']}/{b['weight']}/{b['act']}", r["metric"],
                   ", ".join(r["bit_exact"]))
-    out.print(t)
+    stdout.print(t)
 
 
 def main() -> None:
@@ -240,10 +259,8 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err.print("interrupted; finished stages' artifacts are kept", highlight=False)
         sys.exit(130)
-    except Exception as e:  # click usage errors come as ClickException subclasses
-        import click
-
-        if isinstance(e, click.ClickException):
+    except Exception as e:
+        if hasattr(e, "show") and hasattr(e, "exit_code"):  # typer's (click's) usage errors: exit 2
             if debug:
                 raise
             e.show()

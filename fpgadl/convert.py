@@ -57,7 +57,12 @@ class ConvertOptions:
     strategy: str = "latency"
     reuse_factor: int = 1
     backend: str = "Vitis"
-    layer_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. from --fit
+    layer_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # --fit: choose per-layer reuse factor and strategy to fit the board (timing only, never arithmetic)
+    fit: bool = False
+    ceiling: float = 0.8
+    target_latency_cycles: int | None = None
+    target_ii: int | None = None
 
 
 @dataclass
@@ -82,6 +87,7 @@ class ProjectMeta:
     exact: bool
     inexact_layers: list[str]
     quant_nodes: list[dict]
+    fitted: dict | None = None  # per-layer ReuseFactor/Strategy chosen by --fit
     fpgadl_version: str = "0.1.0"
 
     @staticmethod
@@ -316,6 +322,16 @@ def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) ->
         board=board.name, board_spec=board.model_dump(mode="json"), part=board.part, clock_period_ns=clock, exact=not inexact and not lut and input_type is not None,
         inexact_layers=inexact + lut, quant_nodes=[asdict(q) for q in quants],
     )
+    if opts.fit:
+        from fpgadl.estimate import fit
+
+        with _quiet():
+            draft = hls_model_from(mw, asdict(meta), Path("fpgadl-fit-draft"))
+        fitted = fit(draft, board, ceiling=opts.ceiling, target_latency_cycles=opts.target_latency_cycles,
+                     target_ii=opts.target_ii)
+        for name, override in fitted.items():
+            config["LayerName"].setdefault(name, {}).update(override)
+        meta.fitted = fitted
     hls_dir = Path(hls_dir)
     with atomic_dir(hls_dir) as tmp:
         try:

@@ -109,9 +109,12 @@ def verify_stage(run: RunDir, cfg: RunConfig) -> None:
 def convert_options(cfg: RunConfig):
     from fpgadl.convert import ConvertOptions
 
-    h = cfg.recipe.hls
+    h, t = cfg.recipe.hls, cfg.recipe.target
+    fit = cfg.fit or t is not None
     return ConvertOptions(board=cfg.board_name, io_type=h.io_type, strategy=h.strategy,
-                          reuse_factor=h.reuse_factor, backend=h.backend)
+                          reuse_factor=h.reuse_factor, backend=h.backend, fit=fit,
+                          ceiling=t.ceiling if t else 0.8,
+                          target_latency_cycles=t.latency_cycles if t else None, target_ii=t.ii if t else None)
 
 
 def convert_stage(run: RunDir, cfg: RunConfig) -> None:
@@ -171,7 +174,8 @@ STAGE_LIST = [
           outputs=lambda c: ["predictions/onnxruntime.npy", "metrics/onnxruntime.json"],
           options=lambda c: {"metric": c.recipe.metric}),
     Stage("convert", convert_stage, inputs=lambda c: [QONNX], outputs=lambda c: ["hls/fpgadl.json", "convert.json"],
-          options=lambda c: {"hls": c.recipe.hls.model_dump(), "board": c.board_name, "fit": c.fit}),
+          options=lambda c: {"hls": c.recipe.hls.model_dump(), "board": c.board_name, "fit": c.fit,
+                             "target": c.recipe.target.model_dump() if c.recipe.target else None}),
     Stage("emulate", emulate_stage, inputs=lambda c: ["hls/fpgadl.json", "hls/model.clean.onnx", X_TEST, Y_TEST],
           outputs=lambda c: [f"predictions/{e}.npy" for e in c.engines],
           options=lambda c: {"engines": c.engines, "metric": c.recipe.metric}),

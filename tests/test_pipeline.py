@@ -1,0 +1,92 @@
+"""The spine end to end on the default recipe: every stage bit-exact on the whole test split."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from fpgadl import api
+from fpgadl.pipeline import STAGES
+
+ENGINES = ("torch", "onnxruntime", "csim", "fast")
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "mlp-digits"
+    events: list[tuple[str, str]] = []
+    report = api.run("mlp-digits", out=out, reporter=lambda s, e, i: events.append((s, e)), warn=lambda m: None)
+    return out, report, events
+
+
+def test_every_stage_bit_identical_on_whole_test_split(default_run):
+    out, report, _ = default_run
+    y_test = np.load(out / "data/y_test.npy")
+    preds = {e: np.load(out / f"predictions/{e}.npy") for e in ENGINES}
+    assert len(y_test) == 360  # 20% of sklearn's 1,797 digits: the whole test split
+    for e in ENGINES:
+        assert preds[e].dtype == np.float32
+        assert preds[e].shape == (len(y_test), 10)
+        assert np.array_equal(preds[e], preds["torch"]), e
+    accuracy = float(np.mean(preds["fast"].argmax(1) == y_test))
+    assert accuracy >= 0.95
+    assert report["metrics"]["csim"]["value"] == pytest.approx(accuracy, abs=0)
+    assert report["passed"] is True
+
+
+def test_report_has_metric_exactness_board_and_times(default_run):
+    out, report, _ = default_run
+    on_disk = json.loads((out / "report.json").read_text())
+    assert on_disk == json.loads(json.dumps(report))
+    assert set(report["metrics"]) == set(ENGINES)
+    assert report["part"] == "xc7z020clg400-1" and report["clock_period_ns"] == 10.0
+    assert report["input_type"] == "fixed<8,1,RND_CONV,SAT>"
+    for pair, c in report["comparisons"].items():
+        assert c["identical_samples"] == 1.0, pair
+    assert set(report["stages"]) >= {"train", "export", "verify", "convert", "emulate"}
+    assert all(s["seconds"] >= 0 for s in report["stages"].values())
+    md = (out / "report.md").read_text()
+    assert "xc7z020clg400-1" in md and "| hls4ml csim vs fast emulator | 100.00% |" in md
+
+
+def test_unchanged_stages_are_skipped_and_from_restarts(default_run):
+    out, _, first = default_run
+    assert [s for s, e in first if e == "done"] == list(STAGES)
+    events: list[tuple[str, str]] = []
+    api.run("mlp-digits", out=out, reporter=lambda s, e, i: events.append((s, e)), warn=lambda m: None)
+    assert events == [(s, "skip") for s in STAGES]
+    events.clear()
+    api.run("mlp-digits", out=out, start="convert", reporter=lambda s, e, i: events.append((s, e)),
+            warn=lambda m: None)
+    assert [s for s, e in events if e == "skip"] == ["train", "export", "verify"]
+    assert [s for s, e in events if e == "done"] == ["convert", "emulate", "report"]
+
+
+def test_failing_stage_keeps_finished_artifacts(default_run, tmp_path, monkeypatch):
+    src, _, _ = default_run
+    out = tmp_path / "copy"
+    shutil.copytree(src, out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    import fpgadl.convert
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated crash halfway through writing the project")
+
+    monkeypatch.setattr(fpgadl.convert, "hls_model_from", broken)
+    with pytest.raises(Exception, match="simulated crash"):
+        api.run("mlp-digits", out=out, start="convert", warn=lambda m: None)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    changed = {p for p in before if after.get(p) != before[p]}
+    assert changed == {out.joinpath("manifest.json").relative_to(out)}, changed
+    assert not [p for p in after if p not in before], "no temporary files may be left behind"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["stages"]["convert"]["status"] == "failed"
+    assert "simulated crash" in manifest["stages"]["convert"]["error"]
+    # The project from the earlier run is still whole and usable.
+    monkeypatch.undo()
+    x = np.load(out / "data/x_test.npy")
+    assert np.array_equal(api.emulate(out / "hls", x), np.load(out / "predictions/fast.npy"))
