@@ -262,8 +262,8 @@ def _overflow_adjust(v, underflow, overflow, sign, t: FixedType):
 def _convert(raw: np.ndarray, w2: int, f2: np.ndarray, s2: bool, t: FixedType) -> np.ndarray:
     """ap_fixed_base<t>::operator=(ap_fixed_base<w2, w2-f2, s2>) on raw source bits.
 
-    `raw` holds the source's w2-bit patterns in uint64; `f2` (int64, same shape) its fractional
-    bits, per element so that the double constructor can reuse this with one exponent per value.
+    `raw` holds the source's w2-bit patterns in uint64; `f2` its fractional bits, an int64 scalar
+    (cast) or one per element (the double constructor: one exponent per value).
     Returns the target's raw bits.
     """
     w, f, s = t.width, t.frac, t.signed
@@ -278,29 +278,33 @@ def _convert(raw: np.ndarray, w2: int, f2: np.ndarray, s2: bool, t: FixedType) -
     v = np.zeros(raw.shape, dtype=_U64)
     carry = np.zeros(raw.shape, dtype=bool)
 
+    # each branch is computed only where some element takes it (cast: exactly one of them)
     same = f2 == f
-    v = np.where(same, sval.view(_U64) & mask_w, v)
+    if np.any(same):
+        v = np.where(same, sval.view(_U64) & mask_w, v)
 
     # fewer fractional bits: shift right, then quantize
     down = f2 > f
-    sh = np.where(down, f2 - f, 0)
-    shifted = (sval >> np.clip(sh, 0, 63)).view(_U64) & mask_w
-    fill = np.where(isneg, mask_w, _U64(0))
-    v = np.where(down, np.where(sh < w2, shifted, fill), v)
-    if rounds:
-        qbit = _bit(raw, sh - 1)
-        qb = np.where(sh > w2, s2 & signbit, qbit)
-        rest, _ = _field(raw, 0, np.minimum(sh - 2, w2 - 1))
-        r = (sh > 1) & (rest != 0)
-        vq, cq = _quantization_adjust(v, qb, r, isneg, t)
-        v = np.where(down, vq, v)
-        carry = down & cq
+    if np.any(down):
+        sh = np.where(down, f2 - f, 0)
+        shifted = (sval >> np.clip(sh, 0, 63)).view(_U64) & mask_w
+        fill = np.where(isneg, mask_w, _U64(0))
+        v = np.where(down, np.where(sh < w2, shifted, fill), v)
+        if rounds:
+            qbit = _bit(raw, sh - 1)
+            qb = np.where(sh > w2, s2 & signbit, qbit)
+            rest, _ = _field(raw, 0, np.minimum(sh - 2, w2 - 1))
+            r = (sh > 1) & (rest != 0)
+            vq, cq = _quantization_adjust(v, qb, r, isneg, t)
+            v = np.where(down, vq, v)
+            carry = down & cq
 
     # more fractional bits: shift left, no quantization
     up = f2 < f
-    shl = np.where(up, f - f2, 0)
-    lifted = np.where(shl < w, (sval.view(_U64) << np.clip(shl, 0, 63).astype(_U64)) & mask_w, _U64(0))
-    v = np.where(up, lifted, v)
+    if np.any(up):
+        shl = np.where(up, f - f2, 0)
+        lifted = (sval.view(_U64) << np.clip(shl, 0, 63).astype(_U64)) & mask_w
+        v = np.where(up, np.where(shl < w, lifted, _U64(0)), v)
 
     if t.saturation == "WRAP" and t.saturation_bits == 0:
         return v
@@ -353,10 +357,19 @@ _DOUBLE_BIAS = 1023
 def from_float(x: np.ndarray, t: FixedType) -> np.ndarray:
     """int64 mantissas m such that m * 2**-t.frac == t(x) exactly as C++ `ap_fixed<...> v = (double)x;` gives.
 
-    float32 inputs are widened to double first, as ``ap_fixed_base(float)`` does.
+    float32 inputs are widened to double first, as ``ap_fixed_base(float)`` does. ±inf and NaN
+    convert as the header reads them (a huge magnitude; see the module docstring), so callers that
+    must refuse them check at their boundary.
     """
     t.check_supported()
-    x = np.ascontiguousarray(x, dtype=np.float64)
+    x = np.asarray(x)
+    if x.dtype.kind in "iu" and x.size and int(np.max(np.abs(x.astype(np.float64)))) >= 1 << 53:
+        raise UnsupportedTypeError(
+            "integers of 2**53 and more do not convert to double exactly; use cast(m, 0, t) for integer inputs"
+        )
+    x = np.asarray(x, dtype=np.float64)
+    if not x.flags.c_contiguous:
+        x = x.copy()
     bits = x.view(_U64)
     isneg = (bits >> _U64(63)).astype(bool)
     exp = ((bits >> _U64(_DOUBLE_MAN)) & _U64(0x7FF)).astype(np.int64) - _DOUBLE_BIAS
@@ -399,8 +412,7 @@ def cast(m: np.ndarray, frac: int, t: FixedType, *, src: FixedType | None = None
             raise ValueError(f"mantissas outside the range of the source type {src.cpp()}")
         w2, s2 = src.width, src.signed
         raw = m.view(_U64) & _ones(w2)
-    f2 = np.full(m.shape, frac, dtype=np.int64)
-    return _raw_to_mantissa(_convert(raw, w2, f2, s2, t), t)
+    return _raw_to_mantissa(_convert(raw, w2, np.int64(frac), s2, t), t)
 
 
 def to_float(m: np.ndarray, t_or_frac: FixedType | int) -> np.ndarray:
