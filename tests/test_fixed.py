@@ -5,6 +5,8 @@ types and (source, target) pairs: C++ template parameters cannot vary at run tim
 are drawn once per session (every signedness x rounding x overflow mode, widths 1..40 plus the
 int64 limits, integer bits below 0 and above the width, saturation bits) and compiled into one
 binary; hypothesis and a bulk numpy sweep then vary the values. Results are compared as raw bits.
+Like hls4ml's csim build, the main binary keeps ap_private's asserts; the few casts on which the
+header asserts run in a second, NDEBUG binary.
 Set FPGADL_FIXED_SEED to draw a different type set.
 """
 
@@ -511,6 +513,9 @@ def test_overflow_modes_by_hand():
     # N saturation bits: sign bit forced to the source's sign, the next N-1 bits to its complement
     assert _ff("ap_fixed<8,3,AP_TRN,AP_WRAP,1>", 5.0, -5.0) == [32, -32]
     assert _ff("ap_fixed<8,3,AP_TRN,AP_WRAP,2>", 5.0, -5.0) == [96, -96]
+    # unsigned: the top N bits are set to 1 on overflow and on negative input alike
+    assert _ff("ap_ufixed<4,4,AP_TRN,AP_WRAP,2>", -16.0, 20.0, 5.0, -9.0) == [12, 12, 5, 15]
+    assert _ff("ap_ufixed<4,4,AP_TRN,AP_WRAP,1>", -16.0, 20.0) == [8, 12]
     assert _ff("ap_ufixed<4,2>", -0.25, 4.5) == [15, 2]
     assert _ff("ap_ufixed<4,2,AP_TRN,AP_SAT>", -0.25, 4.5) == [0, 15]
     assert _ff("ap_ufixed<4,2,AP_TRN,AP_SAT_SYM>", -0.25, 4.5) == [0, 15]
