@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -111,8 +112,11 @@ def load_onnx(path: Path) -> onnx.ModelProto:
         raise UsageError(f"{path}: not an ONNX model (no graph nodes)")
     try:
         onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
-    except (FileNotFoundError, OSError) as e:
-        raise UsageError(f"{path}: its external weights file is missing ({e.filename or e})") from e
+    except Exception as e:  # noqa: BLE001 - onnx raises ValidationError, OSError, ... for a missing file
+        raise UsageError(
+            f"{path}: its external weights file is missing or unreadable "
+            f"({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+        ) from e
     return model
 
 
@@ -146,14 +150,17 @@ def clean(model: onnx.ModelProto, source: str):
     return mw
 
 
-def check_supported(mw, source: str) -> None:
+def check_supported(mw, original: onnx.ModelProto, source: str) -> None:
+    """Every op left after clean-up must be one hls4ml takes; name the node as the user's file names it."""
     from hls4ml.converters.onnx_to_hls import get_supported_onnx_layers
 
     supported = set(get_supported_onnx_layers()) | set(SKIPPED_OPS)
     for node in mw.graph.node:
         if node.op_type not in supported:
+            # qonnx's clean-up renames nodes; the user knows the name in their own file.
+            name = next((n.name for n in original.graph.node if n.op_type == node.op_type and n.name), node.name)
             raise UsageError(
-                f"{source}: node '{node.name}' has op {node.op_type}, which hls4ml's ONNX front end cannot take "
+                f"{source}: node '{name}' has op {node.op_type}, which hls4ml's ONNX front end cannot take "
                 f"(supported: {', '.join(sorted(supported))})"
             )
 
@@ -193,23 +200,35 @@ def quant_nodes(mw) -> list[QuantInfo]:
     return out
 
 
-def input_port_type(mw, quants: list[QuantInfo]) -> str | None:
-    """The ap type of the input quantizer that reads the graph input directly, if there is one."""
+# Fractional bits the input port keeps below a non-power-of-two input scale: the port cannot round like
+# the quantizer, so it carries the float finely enough that the quantizer's own rounding decides.
+EXTRA_INPUT_FRAC_BITS = 8
+
+
+def input_port_type(mw, quants: list[QuantInfo]) -> tuple[str | None, bool]:
+    """The ap type of the FPGA's input port, and whether it reproduces the input quantizer exactly.
+
+    With a power-of-two scale the port is the quantizer itself (same width, rounding and clamping). With
+    another scale no ap type equals it; the port then covers the quantizer's range with extra fractional
+    bits and saturates, so out-of-range inputs clamp instead of wrapping."""
     inp = mw.graph.input[0].name
     first = [n for n in mw.find_consumers(inp) or [] if n.op_type == "Quant"]
     if not first:
-        return None
+        return None, False
     info = next(q for q in quants if q.node == first[0].name)
-    if not info.power_of_two or len(set(info.scale_exponents)) != 1 or info.bit_width != int(info.bit_width):
-        return None
-    bits = int(info.bit_width)
-    integer = bits + info.scale_exponents[0]
     rounding = {"ROUND": "RND_CONV", "FLOOR": "TRN"}.get(info.rounding_mode)
-    if rounding is None:
-        return None
-    saturation = "SAT_SYM" if info.narrow and info.signed else "SAT"
+    bits = int(math.ceil(info.bit_width))
     kind = "fixed" if info.signed else "ufixed"
-    return f"{kind}<{bits},{integer},{rounding},{saturation}>"
+    if info.power_of_two and len(set(info.scale_exponents)) == 1 and rounding:
+        saturation = "SAT_SYM" if info.narrow and info.signed else "SAT"
+        return f"{kind}<{bits},{bits + info.scale_exponents[0]},{rounding},{saturation}>", True
+    scale = mw.get_initializer(first[0].input[1])
+    if scale is None:
+        return None, False
+    log_scale = math.log2(float(np.max(np.abs(scale))))
+    integer = bits + math.ceil(log_scale)
+    frac = -math.floor(math.log2(float(np.min(np.abs(scale))))) + EXTRA_INPUT_FRAC_BITS
+    return f"{kind}<{integer + frac},{integer},RND_CONV,SAT>", False
 
 
 def _input_layer_name(onnx_input: str) -> str:
@@ -271,6 +290,37 @@ def build_hls_config(mw, opts: ConvertOptions, input_layer: str, input_type: str
     return config
 
 
+# Significant bits kept for the float scales and biases of hls4ml's ApplyAlpha layers (non-power-of-two
+# quantizers): hls4ml's default ap_fixed<16,6> rounds a scale like 6e-5 to zero.
+ALPHA_SIGNIFICANT_BITS = 18
+
+
+def _covering_type(values: np.ndarray) -> str:
+    """A signed ap_fixed type holding every value with ALPHA_SIGNIFICANT_BITS significant bits."""
+    v = np.abs(np.asarray(values, dtype=np.float64).ravel())
+    nz = v[v > 0]
+    if nz.size == 0:
+        return "fixed<2,1>"
+    integer = max(1, math.floor(math.log2(nz.max())) + 2)
+    frac = max(0, ALPHA_SIGNIFICANT_BITS - 1 - math.floor(math.log2(nz.min())) - 1)
+    width = min(integer + frac, 48)
+    return f"fixed<{width},{integer},RND_CONV,SAT>"
+
+
+def widen_alpha_types(hls_model, config: dict) -> bool:
+    """Give every ApplyAlpha layer scale and bias types that hold its values; True if config changed."""
+    changed = False
+    for layer in hls_model.get_layers():
+        if layer.class_name != "ApplyAlpha":
+            continue
+        prec = config["LayerName"].setdefault(layer.name, {}).setdefault("Precision", {})
+        for var in ("scale", "bias"):
+            if var in layer.weights and var not in prec:
+                prec[var] = _covering_type(layer.weights[var].data)
+                changed = True
+    return changed
+
+
 def hls_model_from(mw, meta_like: dict, output_dir: Path):
     """Run hls4ml's conversion (front end + optimizer passes); nothing is compiled."""
     import hls4ml
@@ -291,7 +341,7 @@ def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) ->
     onnx_input = original.graph.input[0].name if original.graph.input else ""
     original = _strip_initializer_inputs(original)
     mw = clean(onnx.ModelProto.FromString(original.SerializeToString()), source)
-    check_supported(mw, source)
+    check_supported(mw, original, source)
     quants = quant_nodes(mw)
     for q in quants:
         if q.rounding_mode not in ("ROUND", "FLOOR"):
@@ -307,9 +357,9 @@ def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) ->
     lut = [n.name or n.op_type for n in mw.graph.node if n.op_type in LUT_OPS]
     if lut:
         warn("note: lookup-table activations deviate from torch by the table's resolution; layers: " + ", ".join(lut))
-    input_type = input_port_type(mw, quants)
+    input_type, input_exact = input_port_type(mw, quants)
     if input_type is None:
-        warn("warning: the model has no power-of-two input quantizer; inputs are cast to hls4ml's default type")
+        warn("warning: the model has no input quantizer; inputs are cast to hls4ml's default type ap_fixed<16,6>")
 
     board = custom_board(opts.part, **opts.part_resources) if opts.part else load_board(opts.board)
     clock = opts.clock_period_ns or board.clock_period_ns
@@ -319,9 +369,13 @@ def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) ->
     meta = ProjectMeta(
         clean_model=CLEAN_MODEL, hls_config=config, convert_kwargs=convert_kwargs, input_name=onnx_input,
         input_layer=input_layer, input_type=input_type, **_layouts(original, mw),
-        board=board.name, board_spec=board.model_dump(mode="json"), part=board.part, clock_period_ns=clock, exact=not inexact and not lut and input_type is not None,
+        board=board.name, board_spec=board.model_dump(mode="json"), part=board.part, clock_period_ns=clock, exact=not inexact and not lut and input_exact,
         inexact_layers=inexact + lut, quant_nodes=[asdict(q) for q in quants],
     )
+    if inexact:
+        with _quiet():
+            draft = hls_model_from(mw, asdict(meta), Path("fpgadl-alpha-draft"))
+        widen_alpha_types(draft, config)
     if opts.fit:
         from fpgadl.estimate import fit
 
@@ -341,7 +395,10 @@ def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) ->
         except UsageError:
             raise
         except Exception as e:
-            raise UsageError(f"{source}: hls4ml could not convert the model ({type(e).__name__}: {e})") from e
+            hint = ""
+            if inexact:
+                hint = "; quantized biases with non-power-of-two scales are a known failure of hls4ml's QONNX flow"
+            raise UsageError(f"{source}: hls4ml could not convert the model ({type(e).__name__}: {e}){hint}") from e
         mw.save(str(tmp / CLEAN_MODEL))
         write_json(tmp / META_FILE, asdict(meta))
         _fix_project_paths(tmp, hls_dir)

@@ -2,7 +2,8 @@
 
 `power_of_two` uses Brevitas' *FixedPoint quantizers (scales 2^-k, exactly representable in ap_fixed, so
 every stage can be bit-exact); `float` uses per-tensor float scales, which the tool reports as inexact.
-Biases are quantized at the accumulator's scale (input scale x weight scale), so they are exact too.
+Biases are quantized at the accumulator's scale (input scale x weight scale), so they are exact too
+(with power-of-two scales; float-scaled models keep float biases).
 """
 
 from __future__ import annotations
@@ -38,4 +39,8 @@ def input_quant(q: QuantConfig):
 
 
 def bias_quant(q: QuantConfig):
+    # With float scales the accumulator scale is not a power of two either, and hls4ml's QONNX flow
+    # fails on such quantized biases (IndexError in its precision inference): keep those biases float.
+    if q.scaling != "power_of_two":
+        return None
     return Int16Bias.let(bit_width=q.bias_bits)
