@@ -159,15 +159,63 @@ def load_array(path: Path, what: str = "--input") -> np.ndarray:
         raise UsageError(f"{what} {path}: not a .npy array ({str(e).splitlines()[0]})") from e
 
 
-def emulate(project: Path, x: np.ndarray, *, engine: str = "fast") -> np.ndarray:
-    """Run float inputs (ONNX layout) through the firmware's twin (`fast`) or hls4ml's C simulation."""
+def emulate(project: Path, x: np.ndarray, *, engine: str = "fast", trace_dir: Path | None = None) -> np.ndarray:
+    """Run float inputs (ONNX layout) through the firmware's twin (`fast`) or hls4ml's C simulation.
+
+    `trace_dir` receives every layer's output as <layer>.npy (firmware layout) plus layers.json."""
     from fpgadl.engines import check_input, open_engine
 
-    eng = open_engine(project_dir(project), engine)
+    eng = open_engine(project_dir(project), engine, trace=trace_dir is not None)
     try:
-        return eng.predict(check_input(x, eng.meta))
+        x = check_input(x, eng.meta)
+        if trace_dir is None:
+            return eng.predict(x)
+        y, layers = eng.trace(x)
+        _write_trace(Path(trace_dir), eng, layers)
+        return y
     finally:
         eng.close()
+
+
+def _write_trace(trace_dir: Path, eng, layers: dict[str, np.ndarray]) -> None:
+    from fpgadl.artifacts import write_json, write_npy
+
+    index = []
+    for layer in eng.hls_model.get_layers():
+        if layer.name not in layers:
+            continue
+        write_npy(trace_dir / f"{layer.name}.npy", layers[layer.name])
+        index.append({"layer": layer.name, "class": layer.class_name, "shape": list(layers[layer.name].shape[1:]),
+                      "type": str(layer.get_output_variable().type.precision)})
+    write_json(trace_dir / "layers.json", {"engine": eng.name, "layers": index})
+
+
+def diff(path: Path, x: np.ndarray | None = None, *, samples: int = 64, against: str = "all") -> list[dict]:
+    """Compare executions layer by layer: fast vs csim, and the QONNX reference vs fast.
+
+    Inputs: `x` if given, else the run's test split (data/x_test.npy), else uniform random values across
+    twice the input port's range (so saturation runs)."""
+    from fpgadl.convert import ProjectMeta
+    from fpgadl.diff import engines_diff, qonnx_diff
+    from fpgadl.engines import check_input
+
+    hls_dir = project_dir(path)
+    meta = ProjectMeta.load(hls_dir)
+    if x is None:
+        test = hls_dir.parent / "data" / "x_test.npy"
+        if test.is_file():
+            x = np.load(test)
+        else:
+            x = np.random.default_rng(0).uniform(-4, 4, size=(samples, *meta.input_shape_onnx)).astype(np.float32)
+    x = check_input(x, meta)[:samples]
+    if against not in ("all", "csim", "qonnx"):
+        raise UsageError(f"--against {against!r}: valid: all, csim, qonnx")
+    results = []
+    if against in ("all", "csim"):
+        results.append(engines_diff(hls_dir, x).to_dict() | {"expected_exact": True})
+    if against in ("all", "qonnx"):
+        results.append(qonnx_diff(hls_dir, x).to_dict() | {"expected_exact": meta.exact})
+    return results
 
 
 def boards():

@@ -183,6 +183,7 @@ def emulate(
     output: Annotated[Path | None, typer.Option("--output", help="write predictions to this .npy")] = None,
     labels: Annotated[Path | None, typer.Option("--labels", help=".npy of integer labels: print accuracy")] = None,
     engine: Annotated[str, typer.Option(help="fast | csim")] = "fast",
+    trace: Annotated[Path | None, typer.Option("--trace", help="write every layer's output to this folder")] = None,
     as_json: JsonOpt = False, debug: DebugOpt = False, quiet: QuietOpt = False, verbose: VerboseOpt = False,
 ):
     """Run inputs through the emulated FPGA: `fast` (numpy twin) or `csim` (hls4ml C simulation)."""
@@ -193,7 +194,7 @@ def emulate(
     from fpgadl.artifacts import write_npy
 
     x = api.load_array(input, "--input")
-    y = api.emulate(project, x, engine=engine)
+    y = api.emulate(project, x, engine=engine, trace_dir=trace)
     summary = {"engine": engine, "samples": len(y), "output_shape": list(y.shape)}
     if output:
         write_npy(output, y)
@@ -206,6 +207,35 @@ def emulate(
     _emit(as_json, summary)
     if not as_json:
         stdout.print(" ".join(f"{k}={v}" for k, v in summary.items()), highlight=False)
+
+
+@app.command()
+def diff(
+    path: Annotated[Path, typer.Argument(help="run directory or project directory")],
+    input: Annotated[Path | None, typer.Option("--input", help=".npy inputs (default: the run's test split)")] = None,
+    samples: Annotated[int, typer.Option(min=1, help="compare on at most this many inputs")] = 64,
+    against: Annotated[str, typer.Option(help="all | csim (fast vs csim) | qonnx (QONNX reference vs fast)")] = "all",
+    as_json: JsonOpt = False, debug: DebugOpt = False, verbose: VerboseOpt = False,
+):
+    """Name the first layer where two executions diverge, and by how much (exit 1 if an exact pair differs)."""
+    _setup(verbose)
+    from fpgadl import api
+
+    x = api.load_array(input, "--input") if input else None
+    results = api.diff(path, x, samples=samples, against=against)
+    _emit(as_json, results)
+    failed = False
+    for r in results:
+        verdict = "identical at every layer" if r["first_divergent"] is None else (
+            f"first diverges at layer {r['first_divergent']} (max |diff| {r['max_abs_diff']:.6g})")
+        if not as_json:
+            stdout.print(f"{r['left']} vs {r['right']}: {verdict}"
+                         + ("" if r["expected_exact"] else " [not expected exact]"), highlight=False)
+            for d in r["layers"]:
+                stdout.print(f"  {d['layer']:<28} identical {d['identical_values']:.2%}  max |diff| "
+                             f"{d['max_abs_diff']:.6g}", highlight=False)
+        failed |= r["expected_exact"] and r["first_divergent"] is not None
+    raise typer.Exit(1 if failed else 0)
 
 
 @app.command()

@@ -422,8 +422,10 @@ def _fix_project_paths(tmp: Path, final: Path) -> None:
                 f.write_text(text.replace(str(tmp.resolve()), final_abs).replace(str(tmp), final_abs))
 
 
-def load_project(hls_dir: Path, *, output_dir: Path | None = None):
-    """Rebuild the hls4ml model of a project directory written by `convert` (no compile)."""
+def load_project(hls_dir: Path, *, output_dir: Path | None = None, trace: bool = False):
+    """Rebuild the hls4ml model of a project directory written by `convert` (no compile).
+
+    `trace` turns on hls4ml's per-layer trace output (for csim's `hls_model.trace`)."""
     from qonnx.core.modelwrapper import ModelWrapper
 
     hls_dir = Path(hls_dir)
@@ -432,6 +434,11 @@ def load_project(hls_dir: Path, *, output_dir: Path | None = None):
     if not model_path.is_file():
         raise UsageError(f"{hls_dir}: project is incomplete ({meta.clean_model} missing); re-run `fpgadl hls`")
     mw = ModelWrapper(str(model_path))
-    hls_model = hls_model_from(mw, asdict(meta), output_dir or hls_dir)
+    spec = asdict(meta)
+    if trace:
+        spec["hls_config"] = json.loads(json.dumps(meta.hls_config))
+        for layer_cfg in spec["hls_config"].get("LayerName", {}).values():
+            layer_cfg["Trace"] = True
+    hls_model = hls_model_from(mw, spec, output_dir or hls_dir)
     return hls_model, meta
 

@@ -64,6 +64,17 @@ class Engine:
     def _run(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def trace(self, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Outputs (ONNX layout) and every layer's output (firmware layout, keyed by hls4ml layer name)."""
+        y, layers = self._trace(to_firmware_layout(x, self.meta))
+        n = len(x)
+        return from_firmware_layout(np.asarray(y).reshape(n, -1), self.meta), {
+            k: np.asarray(v).reshape(n, *np.asarray(v).shape[1:]) for k, v in layers.items()
+        }
+
+    def _trace(self, x: np.ndarray):
+        raise NotImplementedError
+
     def close(self) -> None:
         pass
 
@@ -73,16 +84,23 @@ class CsimEngine(Engine):
 
     name = "csim"
 
-    def __init__(self, hls_dir: Path):
+    def __init__(self, hls_dir: Path, trace: bool = False):
         super().__init__(hls_dir)
         compiler = shutil.which("g++") or shutil.which("c++")
         if compiler is None:
             raise ToolUnavailable("engine csim needs a C++ compiler (g++) on PATH; use --engine fast")
         # Compile a copy: the project directory stays exactly as `fpgadl hls` wrote it.
         self._tmp = tempfile.TemporaryDirectory(prefix="fpgadl-csim-")
-        self.hls_model, _ = load_project(self.hls_dir, output_dir=Path(self._tmp.name))
+        self.hls_model, _ = load_project(self.hls_dir, output_dir=Path(self._tmp.name), trace=trace)
+        self._traced = trace
+        if not trace:  # hls_model.trace() compiles by itself
+            with contextlib.redirect_stdout(io.StringIO()):
+                self.hls_model.compile()
+
+    def _trace(self, x: np.ndarray):
         with contextlib.redirect_stdout(io.StringIO()):
-            self.hls_model.compile()
+            y, layers = self.hls_model.trace(np.ascontiguousarray(x))
+        return y, layers
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         y = self.hls_model.predict(x)
@@ -106,8 +124,13 @@ class FastEngine(Engine):
 
         return np.asarray(emulate(self.hls_model, x)).reshape(len(x), -1)
 
+    def _trace(self, x: np.ndarray):
+        from fpgadl.emulator.runner import emulate
 
-def open_engine(hls_dir: Path, engine: str) -> Engine:
+        return emulate(self.hls_model, x, trace=True)
+
+
+def open_engine(hls_dir: Path, engine: str, *, trace: bool = False) -> Engine:
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
-    return CsimEngine(hls_dir) if engine == "csim" else FastEngine(hls_dir)
+    return CsimEngine(hls_dir, trace=trace) if engine == "csim" else FastEngine(hls_dir)

@@ -14,14 +14,6 @@ from fpgadl.pipeline import STAGES
 ENGINES = ("torch", "onnxruntime", "csim", "fast")
 
 
-@pytest.fixture(scope="module")
-def default_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run") / "mlp-digits"
-    events: list[tuple[str, str]] = []
-    report = api.run("mlp-digits", out=out, reporter=lambda s, e, i: events.append((s, e)), warn=lambda m: None)
-    return out, report, events
-
-
 def test_every_stage_bit_identical_on_whole_test_split(default_run):
     out, report, _ = default_run
     y_test = np.load(out / "data/y_test.npy")
@@ -52,9 +44,11 @@ def test_report_has_metric_exactness_board_and_times(default_run):
     assert "xc7z020clg400-1" in md and "| hls4ml csim vs fast emulator | 100.00% |" in md
 
 
-def test_unchanged_stages_are_skipped_and_from_restarts(default_run):
-    out, _, first = default_run
+def test_unchanged_stages_are_skipped_and_from_restarts(default_run, tmp_path):
+    src, _, first = default_run
     assert [s for s, e in first if e == "done"] == list(STAGES)
+    out = tmp_path / "copy"
+    shutil.copytree(src, out)
     events: list[tuple[str, str]] = []
     api.run("mlp-digits", out=out, reporter=lambda s, e, i: events.append((s, e)), warn=lambda m: None)
     assert events == [(s, "skip") for s in STAGES]
