@@ -31,17 +31,22 @@ def main() -> None:
         for i in range(args.repeats):
             out = Path(tmp) / f"run{i}"
             t0 = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "fpgadl.cli", "run", "--out", str(out), "-q"],
-                                  capture_output=True, text=True)
+            proc = subprocess.run(
+                [sys.executable, "-m", "fpgadl.cli", "run", "--out", str(out), "-q"],
+                capture_output=True,
+                text=True,
+            )
             walls.append(time.perf_counter() - t0)
             if proc.returncode != 0:
                 sys.exit(f"fpgadl run failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
             for name, entry in json.loads((out / "manifest.json").read_text())["stages"].items():
                 stages.setdefault(name, []).append(entry["seconds"])
     med = statistics.median(walls)
-    print(f"fpgadl run (default job), {args.repeats} runs: median {med:.1f} s "
-          f"(min {min(walls):.1f}, max {max(walls):.1f}); goal {GOAL_SECONDS:.0f} s; "
-          f"ratio median/goal = {med / GOAL_SECONDS:.2f} -> {'MET' if med < GOAL_SECONDS else 'MISSED'}")
+    print(
+        f"fpgadl run (default job), {args.repeats} runs: median {med:.1f} s "
+        f"(min {min(walls):.1f}, max {max(walls):.1f}); goal {GOAL_SECONDS:.0f} s; "
+        f"ratio median/goal = {med / GOAL_SECONDS:.2f} -> {'MET' if med < GOAL_SECONDS else 'MISSED'}"
+    )
     print("| stage | median s |\n|---|---|")
     for name, secs in stages.items():
         print(f"| {name} | {statistics.median(secs):.2f} |")

@@ -100,10 +100,20 @@ def hls(
     if not 0 < ceiling <= 1:
         raise UsageError(f"--ceiling {ceiling}: must be in (0, 1]")
     vendor = _which_vendor_tool()
-    opts = ConvertOptions(board=board, part=part, part_resources=resources or {}, io_type=io_type,
-                          reuse_factor=reuse_factor, strategy=strategy, clock_period_ns=clock_period_ns, fit=fit,
-                          ceiling=ceiling, target_latency_cycles=target_latency_cycles, target_ii=target_ii,
-                          backend="Vivado" if vendor == "vivado_hls" else "Vitis")
+    opts = ConvertOptions(
+        board=board,
+        part=part,
+        part_resources=resources or {},
+        io_type=io_type,
+        reuse_factor=reuse_factor,
+        strategy=strategy,
+        clock_period_ns=clock_period_ns,
+        fit=fit,
+        ceiling=ceiling,
+        target_latency_cycles=target_latency_cycles,
+        target_ii=target_ii,
+        backend="Vivado" if vendor == "vivado_hls" else "Vitis",
+    )
     meta = convert(model, out, opts, warn=warn)
     if synth:
         synthesize(out)
@@ -146,7 +156,9 @@ def project_dir(path: Path) -> Path:
         return path
     if (path / "hls" / "fpgadl.json").is_file():
         return path / "hls"
-    raise UsageError(f"{path}: not an fpgadl HLS project (no fpgadl.json); create one with `fpgadl hls` or `fpgadl run`")
+    raise UsageError(
+        f"{path}: not an fpgadl HLS project (no fpgadl.json); create one with `fpgadl hls` or `fpgadl run`"
+    )
 
 
 def load_array(path: Path, what: str = "--input") -> np.ndarray:
@@ -159,7 +171,9 @@ def load_array(path: Path, what: str = "--input") -> np.ndarray:
         raise UsageError(f"{what} {path}: not a .npy array ({str(e).splitlines()[0]})") from e
 
 
-def emulate(project: Path, x: np.ndarray, *, engine: str = "fast", trace_dir: Path | None = None) -> np.ndarray:
+def emulate(
+    project: Path, x: np.ndarray, *, engine: str = "fast", trace_dir: Path | None = None
+) -> np.ndarray:
     """Run float inputs (ONNX layout) through the firmware's twin (`fast`) or hls4ml's C simulation.
 
     `trace_dir` receives every layer's output as <layer>.npy (firmware layout) plus layers.json."""
@@ -185,8 +199,14 @@ def _write_trace(trace_dir: Path, eng, layers: dict[str, np.ndarray]) -> None:
         if layer.name not in layers:
             continue
         write_npy(trace_dir / f"{layer.name}.npy", layers[layer.name])
-        index.append({"layer": layer.name, "class": layer.class_name, "shape": list(layers[layer.name].shape[1:]),
-                      "type": str(layer.get_output_variable().type.precision)})
+        index.append(
+            {
+                "layer": layer.name,
+                "class": layer.class_name,
+                "shape": list(layers[layer.name].shape[1:]),
+                "type": str(layer.get_output_variable().type.precision),
+            }
+        )
     write_json(trace_dir / "layers.json", {"engine": eng.name, "layers": index})
 
 
@@ -206,7 +226,11 @@ def diff(path: Path, x: np.ndarray | None = None, *, samples: int = 64, against:
         if test.is_file():
             x = np.load(test)
         else:
-            x = np.random.default_rng(0).uniform(-4, 4, size=(samples, *meta.input_shape_onnx)).astype(np.float32)
+            x = (
+                np.random.default_rng(0)
+                .uniform(-4, 4, size=(samples, *meta.input_shape_onnx))
+                .astype(np.float32)
+            )
     x = check_input(x, meta)[:samples]
     if against not in ("all", "csim", "qonnx"):
         raise UsageError(f"--against {against!r}: valid: all, csim, qonnx")
@@ -232,13 +256,25 @@ def zoo() -> list[dict]:
     for name in available_recipes():
         r = load_recipe(name)
         q = r.quant
-        rows.append({
-            "recipe": name, "family": r.family, "dataset": r.dataset.name, "arch": r.model.arch,
-            "metric": r.metric, "floor": r.floor, "board": r.board,
-            "bits": {"input": q.input_bits, "weight": q.weight_bits, "act": q.act_bits, "bias": q.bias_bits},
-            "scaling": q.scaling,
-            "bit_exact": _expected_exact(r),
-        })
+        rows.append(
+            {
+                "recipe": name,
+                "family": r.family,
+                "dataset": r.dataset.name,
+                "arch": r.model.arch,
+                "metric": r.metric,
+                "floor": r.floor,
+                "board": r.board,
+                "bits": {
+                    "input": q.input_bits,
+                    "weight": q.weight_bits,
+                    "act": q.act_bits,
+                    "bias": q.bias_bits,
+                },
+                "scaling": q.scaling,
+                "bit_exact": _expected_exact(r),
+            }
+        )
     return rows
 
 

@@ -18,8 +18,12 @@ from rich.console import Console
 
 from fpgadl.errors import FpgadlError, UsageError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Quantize, convert and verify neural networks for FPGAs (Brevitas -> ONNX -> hls4ml).")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Quantize, convert and verify neural networks for FPGAs (Brevitas -> ONNX -> hls4ml).",
+)
 err = Console(stderr=True)
 stdout = Console()
 
@@ -44,8 +48,15 @@ class _Ui:
         if event == "start" and name == "train" and not self.quiet:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self.progress = Progress(TextColumn("  train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                                     TimeElapsedColumn(), console=err, transient=True)
+            self.progress = Progress(
+                TextColumn("  train"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            )
             self.progress.start()
             self.task = self.progress.add_task("train", total=None, info="")
         if event in ("done", "fail") and self.progress is not None:
@@ -64,8 +75,12 @@ class _Ui:
 
     def epoch(self, epoch: int, epochs: int, info: dict) -> None:
         if self.progress is not None:
-            self.progress.update(self.task, total=epochs, completed=epoch,
-                                 info=f"loss {info['loss']:.4f} val {info['val']:.4f}")
+            self.progress.update(
+                self.task,
+                total=epochs,
+                completed=epoch,
+                info=f"loss {info['loss']:.4f} val {info['val']:.4f}",
+            )
 
 
 def _setup(verbose: bool) -> None:
@@ -88,15 +103,28 @@ def run(
     seed: Annotated[int | None, typer.Option()] = None,
     engine: Annotated[str, typer.Option(help="fast | csim | both")] = "both",
     start: Annotated[str | None, typer.Option("--from", help="restart at this stage")] = None,
-    as_json: JsonOpt = False, debug: DebugOpt = False, quiet: QuietOpt = False, verbose: VerboseOpt = False,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
 ):
     """Recipe -> trained QAT model -> ONNX -> verified HLS project -> emulation -> report."""
     _setup(verbose)
     ui = _Ui(quiet or as_json)
     from fpgadl import api
 
-    rep = api.run(recipe, out=out, board=board, epochs=epochs, seed=seed, engine=engine, start=start,
-                  progress=ui.epoch, reporter=ui.stage, warn=ui.warn)
+    rep = api.run(
+        recipe,
+        out=out,
+        board=board,
+        epochs=epochs,
+        seed=seed,
+        engine=engine,
+        start=start,
+        progress=ui.epoch,
+        reporter=ui.stage,
+        warn=ui.warn,
+    )
     _emit(as_json, rep)
     if not as_json:
         _print_summary(rep, out or Path("build") / rep["recipe"])
@@ -116,14 +144,19 @@ def quantize(
     recipe: Annotated[str, typer.Argument(help="recipe name in quantize/ or a .yaml path")],
     out: Annotated[Path | None, typer.Option()] = None,
     epochs: Annotated[int | None, typer.Option(min=0)] = None,
-    as_json: JsonOpt = False, debug: DebugOpt = False, quiet: QuietOpt = False, verbose: VerboseOpt = False,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
 ):
     """Train (QAT), export QONNX + QCDQ ONNX, and verify with onnxruntime."""
     _setup(verbose)
     ui = _Ui(quiet or as_json)
     from fpgadl import api
 
-    manifest = api.quantize(recipe, out=out, epochs=epochs, progress=ui.epoch, reporter=ui.stage, warn=ui.warn)
+    manifest = api.quantize(
+        recipe, out=out, epochs=epochs, progress=ui.epoch, reporter=ui.stage, warn=ui.warn
+    )
     _emit(as_json, manifest)
 
 
@@ -136,13 +169,22 @@ def hls(
     io: Annotated[str, typer.Option(help="parallel | stream")] = "parallel",
     reuse: Annotated[int, typer.Option(help="reuse factor")] = 1,
     strategy: Annotated[str, typer.Option(help="latency | resource")] = "latency",
-    resources: Annotated[str | None, typer.Option(help="with --part: lut=N,ff=N,dsp=N,bram18k=N[,uram=N]")] = None,
-    fit: Annotated[bool, typer.Option("--fit", help="choose reuse factors/strategies to fit the board")] = False,
+    resources: Annotated[
+        str | None, typer.Option(help="with --part: lut=N,ff=N,dsp=N,bram18k=N[,uram=N]")
+    ] = None,
+    fit: Annotated[
+        bool, typer.Option("--fit", help="choose reuse factors/strategies to fit the board")
+    ] = False,
     ceiling: Annotated[float, typer.Option(help="utilization ceiling for --fit")] = 0.8,
     target_latency: Annotated[int | None, typer.Option(help="latency target in cycles for --fit")] = None,
     target_ii: Annotated[int | None, typer.Option(help="initiation interval target for --fit")] = None,
-    synth: Annotated[bool, typer.Option("--synth", help="run vendor HLS synthesis (needs vitis_hls)")] = False,
-    as_json: JsonOpt = False, debug: DebugOpt = False, quiet: QuietOpt = False, verbose: VerboseOpt = False,
+    synth: Annotated[
+        bool, typer.Option("--synth", help="run vendor HLS synthesis (needs vitis_hls)")
+    ] = False,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
 ):
     """Convert a user's QONNX model into a complete hls4ml project that `fpgadl emulate` can run."""
     _setup(verbose)
@@ -152,9 +194,22 @@ def hls(
     from fpgadl import api
 
     io_type = {"parallel": "io_parallel", "stream": "io_stream"}.get(io, io)
-    meta = api.hls(model, out=out, board=board, part=part, io_type=io_type, reuse_factor=reuse, strategy=strategy,
-                   resources=_parse_resources(resources), fit=fit, ceiling=ceiling,
-                   target_latency_cycles=target_latency, target_ii=target_ii, synth=synth, warn=ui.warn)
+    meta = api.hls(
+        model,
+        out=out,
+        board=board,
+        part=part,
+        io_type=io_type,
+        reuse_factor=reuse,
+        strategy=strategy,
+        resources=_parse_resources(resources),
+        fit=fit,
+        ceiling=ceiling,
+        target_latency_cycles=target_latency,
+        target_ii=target_ii,
+        synth=synth,
+        warn=ui.warn,
+    )
     project = out or Path("build") / f"{model.name.split('.')[0]}-hls"
     summary = {k: v for k, v in asdict(meta).items() if k not in ("hls_config", "quant_nodes")}
     summary["project"] = str(project)
@@ -171,7 +226,9 @@ def _parse_resources(text: str | None) -> dict[str, int]:
     for item in text.split(","):
         key, _, value = item.partition("=")
         if not value.strip().isdigit():
-            raise UsageError(f"--resources {item!r}: expected NAME=INTEGER, e.g. lut=53200,ff=106400,dsp=220,bram18k=280")
+            raise UsageError(
+                f"--resources {item!r}: expected NAME=INTEGER, e.g. lut=53200,ff=106400,dsp=220,bram18k=280"
+            )
         out_[key.strip().lower()] = int(value)
     return out_
 
@@ -181,10 +238,17 @@ def emulate(
     project: Annotated[Path, typer.Argument(help="project directory from `fpgadl hls` (or a run directory)")],
     input: Annotated[Path, typer.Option("--input", help=".npy float array in the ONNX model's layout")],
     output: Annotated[Path | None, typer.Option("--output", help="write predictions to this .npy")] = None,
-    labels: Annotated[Path | None, typer.Option("--labels", help=".npy of integer labels: print accuracy")] = None,
+    labels: Annotated[
+        Path | None, typer.Option("--labels", help=".npy of integer labels: print accuracy")
+    ] = None,
     engine: Annotated[str, typer.Option(help="fast | csim")] = "fast",
-    trace: Annotated[Path | None, typer.Option("--trace", help="write every layer's output to this folder")] = None,
-    as_json: JsonOpt = False, debug: DebugOpt = False, quiet: QuietOpt = False, verbose: VerboseOpt = False,
+    trace: Annotated[
+        Path | None, typer.Option("--trace", help="write every layer's output to this folder")
+    ] = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
 ):
     """Run inputs through the emulated FPGA: `fast` (numpy twin) or `csim` (hls4ml C simulation)."""
     _setup(verbose)
@@ -202,7 +266,9 @@ def emulate(
     if labels:
         lab = api.load_array(labels, "--labels")
         if lab.shape != (len(y),):
-            raise UsageError(f"--labels: shape {lab.shape} does not match {len(y)} predictions; valid: ({len(y)},)")
+            raise UsageError(
+                f"--labels: shape {lab.shape} does not match {len(y)} predictions; valid: ({len(y)},)"
+            )
         summary["accuracy"] = float(np.mean(y.reshape(len(y), -1).argmax(1) == lab))
     _emit(as_json, summary)
     if not as_json:
@@ -212,10 +278,16 @@ def emulate(
 @app.command()
 def diff(
     path: Annotated[Path, typer.Argument(help="run directory or project directory")],
-    input: Annotated[Path | None, typer.Option("--input", help=".npy inputs (default: the run's test split)")] = None,
+    input: Annotated[
+        Path | None, typer.Option("--input", help=".npy inputs (default: the run's test split)")
+    ] = None,
     samples: Annotated[int, typer.Option(min=1, help="compare on at most this many inputs")] = 64,
-    against: Annotated[str, typer.Option(help="all | csim (fast vs csim) | qonnx (QONNX reference vs fast)")] = "all",
-    as_json: JsonOpt = False, debug: DebugOpt = False, verbose: VerboseOpt = False,
+    against: Annotated[
+        str, typer.Option(help="all | csim (fast vs csim) | qonnx (QONNX reference vs fast)")
+    ] = "all",
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+    verbose: VerboseOpt = False,
 ):
     """Name the first layer where two executions diverge, and by how much (exit 1 if an exact pair differs)."""
     _setup(verbose)
@@ -226,14 +298,23 @@ def diff(
     _emit(as_json, results)
     failed = False
     for r in results:
-        verdict = "identical at every layer" if r["first_divergent"] is None else (
-            f"first diverges at layer {r['first_divergent']} (max |diff| {r['max_abs_diff']:.6g})")
+        verdict = (
+            "identical at every layer"
+            if r["first_divergent"] is None
+            else (f"first diverges at layer {r['first_divergent']} (max |diff| {r['max_abs_diff']:.6g})")
+        )
         if not as_json:
-            stdout.print(f"{r['left']} vs {r['right']}: {verdict}"
-                         + ("" if r["expected_exact"] else " [not expected exact]"), highlight=False)
+            stdout.print(
+                f"{r['left']} vs {r['right']}: {verdict}"
+                + ("" if r["expected_exact"] else " [not expected exact]"),
+                highlight=False,
+            )
             for d in r["layers"]:
-                stdout.print(f"  {d['layer']:<28} identical {d['identical_values']:.2%}  max |diff| "
-                             f"{d['max_abs_diff']:.6g}", highlight=False)
+                stdout.print(
+                    f"  {d['layer']:<28} identical {d['identical_values']:.2%}  max |diff| "
+                    f"{d['max_abs_diff']:.6g}",
+                    highlight=False,
+                )
         failed |= r["expected_exact"] and r["first_divergent"] is not None
     raise typer.Exit(1 if failed else 0)
 
@@ -252,7 +333,13 @@ def boards(as_json: JsonOpt = False, debug: DebugOpt = False):
     t = Table("board", "part", "family", "clock MHz", "LUT", "FF", "DSP", "BRAM18K", "URAM")
     for b in rows:
         r = b.resources
-        t.add_row(b.name, b.part, b.family, f"{b.clock_mhz:.0f}", *(str(v) for v in (r.lut, r.ff, r.dsp, r.bram18k, r.uram)))
+        t.add_row(
+            b.name,
+            b.part,
+            b.family,
+            f"{b.clock_mhz:.0f}",
+            *(str(v) for v in (r.lut, r.ff, r.dsp, r.bram18k, r.uram)),
+        )
     stdout.print(t)
 
 
@@ -270,8 +357,14 @@ def zoo(as_json: JsonOpt = False, debug: DebugOpt = False):
     t = Table("recipe", "family", "dataset", "bits (in/w/act)", "metric", "bit-exact")
     for r in rows:
         b = r["bits"]
-        t.add_row(r["recipe"], r["family"], r["dataset"], f"{b['input']}/{b['weight']}/{b['act']}", r["metric"],
-                  ", ".join(r["bit_exact"]))
+        t.add_row(
+            r["recipe"],
+            r["family"],
+            r["dataset"],
+            f"{b['input']}/{b['weight']}/{b['act']}",
+            r["metric"],
+            ", ".join(r["bit_exact"]),
+        )
     stdout.print(t)
 
 
@@ -297,8 +390,13 @@ def main() -> None:
             sys.exit(e.exit_code)
         if debug:
             raise
-        err.print(f"error: internal: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
-                  "(re-run with --debug for the traceback)", highlight=False, markup=False, soft_wrap=True)
+        err.print(
+            f"error: internal: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+            "(re-run with --debug for the traceback)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
         sys.exit(1)
 
 

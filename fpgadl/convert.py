@@ -95,7 +95,9 @@ class ProjectMeta:
     def load(hls_dir: Path) -> ProjectMeta:
         path = Path(hls_dir) / META_FILE
         if not path.is_file():
-            raise UsageError(f"{hls_dir}: not an fpgadl HLS project (no {META_FILE}); create one with `fpgadl hls`")
+            raise UsageError(
+                f"{hls_dir}: not an fpgadl HLS project (no {META_FILE}); create one with `fpgadl hls`"
+            )
         return ProjectMeta(**json.loads(path.read_text()))
 
 
@@ -112,7 +114,7 @@ def load_onnx(path: Path) -> onnx.ModelProto:
         raise UsageError(f"{path}: not an ONNX model (no graph nodes)")
     try:
         onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
-    except Exception as e:  # noqa: BLE001 - onnx raises ValidationError, OSError, ... for a missing file
+    except Exception as e:  # onnx raises ValidationError, OSError, ... for a missing file
         raise UsageError(
             f"{path}: its external weights file is missing or unreadable "
             f"({str(e).splitlines()[0] if str(e) else type(e).__name__})"
@@ -133,7 +135,9 @@ def clean(model: onnx.ModelProto, source: str):
         model.graph.input.remove(inp)
     ports = [i for i in model.graph.input]
     if len(ports) != 1:
-        raise UsageError(f"{source}: expected exactly one input, found {len(ports)} ({[i.name for i in ports]})")
+        raise UsageError(
+            f"{source}: expected exactly one input, found {len(ports)} ({[i.name for i in ports]})"
+        )
     dims = ports[0].type.tensor_type.shape.dim
     if len(dims) >= 1 and (dims[0].dim_param or dims[0].dim_value != 1):
         dims[0].ClearField("dim_param")
@@ -158,7 +162,9 @@ def check_supported(mw, original: onnx.ModelProto, source: str) -> None:
     for node in mw.graph.node:
         if node.op_type not in supported:
             # qonnx's clean-up renames nodes; the user knows the name in their own file.
-            name = next((n.name for n in original.graph.node if n.op_type == node.op_type and n.name), node.name)
+            name = next(
+                (n.name for n in original.graph.node if n.op_type == node.op_type and n.name), node.name
+            )
             raise UsageError(
                 f"{source}: node '{name}' has op {node.op_type}, which hls4ml's ONNX front end cannot take "
                 f"(supported: {', '.join(sorted(supported))})"
@@ -217,7 +223,7 @@ def input_port_type(mw, quants: list[QuantInfo]) -> tuple[str | None, bool]:
         return None, False
     info = next(q for q in quants if q.node == first[0].name)
     rounding = {"ROUND": "RND_CONV", "FLOOR": "TRN"}.get(info.rounding_mode)
-    bits = int(math.ceil(info.bit_width))
+    bits = math.ceil(info.bit_width)
     kind = "fixed" if info.signed else "ufixed"
     if info.power_of_two and len(set(info.scale_exponents)) == 1 and rounding:
         saturation = "SAT_SYM" if info.narrow and info.signed else "SAT"
@@ -262,8 +268,13 @@ def _layouts(original: onnx.ModelProto, mw) -> dict:
     if out_hls != out_onnx:
         fwd = _channels_last(len(out_onnx))
         out_t = [int(i) for i in np.argsort(fwd)]
-    return {"input_shape_onnx": in_onnx, "input_transpose": in_t, "output_shape_onnx": out_onnx,
-            "output_shape_hls": out_hls, "output_transpose": out_t}
+    return {
+        "input_shape_onnx": in_onnx,
+        "input_transpose": in_t,
+        "output_shape_onnx": out_onnx,
+        "output_shape_hls": out_hls,
+        "output_transpose": out_t,
+    }
 
 
 @contextlib.contextmanager
@@ -279,14 +290,18 @@ def build_hls_config(mw, opts: ConvertOptions, input_layer: str, input_type: str
 
     with _quiet():
         config = hls4ml.utils.config.config_from_onnx_model(
-            mw, granularity="name", backend=opts.backend, default_precision="fixed<16,6>",
+            mw,
+            granularity="name",
+            backend=opts.backend,
+            default_precision="fixed<16,6>",
             default_reuse_factor=opts.reuse_factor,
         )
     config["Model"]["Strategy"] = opts.strategy.capitalize()
     if input_type is not None:
         config["LayerName"].setdefault(input_layer, {}).setdefault("Precision", {})["result"] = input_type
     for name, override in opts.layer_overrides.items():
-        config["LayerName"].setdefault(name, {}).update(override)
+        for key in config_names(name, config):
+            config["LayerName"].setdefault(key, {}).update(override)
     return config
 
 
@@ -321,14 +336,27 @@ def widen_alpha_types(hls_model, config: dict) -> bool:
     return changed
 
 
+def config_names(layer: str, config: dict) -> list[str]:
+    """Config keys that set an hls4ml layer's options. Layers hls4ml's passes make from ONNX nodes
+    (`Dense_MatMul_0` from `MatMul_0`) copy the node's config over their own, so set both."""
+    names = [layer]
+    _, _, source = layer.partition("_")
+    if source and source in config["LayerName"]:
+        names.append(source)
+    return names
+
+
 def hls_model_from(mw, meta_like: dict, output_dir: Path):
     """Run hls4ml's conversion (front end + optimizer passes); nothing is compiled."""
     import hls4ml
 
     with _quiet():
         return hls4ml.converters.convert_from_onnx_model(
-            mw, output_dir=str(output_dir), project_name=PROJECT_NAME,
-            hls_config=json.loads(json.dumps(meta_like["hls_config"])), **meta_like["convert_kwargs"],
+            mw,
+            output_dir=str(output_dir),
+            project_name=PROJECT_NAME,
+            hls_config=json.loads(json.dumps(meta_like["hls_config"])),
+            **meta_like["convert_kwargs"],
         )
 
 
@@ -356,21 +384,41 @@ def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) ->
         )
     lut = [n.name or n.op_type for n in mw.graph.node if n.op_type in LUT_OPS]
     if lut:
-        warn("note: lookup-table activations deviate from torch by the table's resolution; layers: " + ", ".join(lut))
+        warn(
+            "note: lookup-table activations deviate from torch by the table's resolution; layers: "
+            + ", ".join(lut)
+        )
     input_type, input_exact = input_port_type(mw, quants)
     if input_type is None:
-        warn("warning: the model has no input quantizer; inputs are cast to hls4ml's default type ap_fixed<16,6>")
+        warn(
+            "warning: the model has no input quantizer; inputs are cast to hls4ml's default type ap_fixed<16,6>"
+        )
 
     board = custom_board(opts.part, **opts.part_resources) if opts.part else load_board(opts.board)
     clock = opts.clock_period_ns or board.clock_period_ns
     input_layer = _input_layer_name(mw.graph.input[0].name)
     config = build_hls_config(mw, opts, input_layer, input_type)
-    convert_kwargs = {"io_type": opts.io_type, "backend": opts.backend, "part": board.part, "clock_period": clock}
+    convert_kwargs = {
+        "io_type": opts.io_type,
+        "backend": opts.backend,
+        "part": board.part,
+        "clock_period": clock,
+    }
     meta = ProjectMeta(
-        clean_model=CLEAN_MODEL, hls_config=config, convert_kwargs=convert_kwargs, input_name=onnx_input,
-        input_layer=input_layer, input_type=input_type, **_layouts(original, mw),
-        board=board.name, board_spec=board.model_dump(mode="json"), part=board.part, clock_period_ns=clock, exact=not inexact and not lut and input_exact,
-        inexact_layers=inexact + lut, quant_nodes=[asdict(q) for q in quants],
+        clean_model=CLEAN_MODEL,
+        hls_config=config,
+        convert_kwargs=convert_kwargs,
+        input_name=onnx_input,
+        input_layer=input_layer,
+        input_type=input_type,
+        **_layouts(original, mw),
+        board=board.name,
+        board_spec=board.model_dump(mode="json"),
+        part=board.part,
+        clock_period_ns=clock,
+        exact=not inexact and not lut and input_exact,
+        inexact_layers=inexact + lut,
+        quant_nodes=[asdict(q) for q in quants],
     )
     if inexact:
         with _quiet():
@@ -381,10 +429,16 @@ def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) ->
 
         with _quiet():
             draft = hls_model_from(mw, asdict(meta), Path("fpgadl-fit-draft"))
-        fitted = fit(draft, board, ceiling=opts.ceiling, target_latency_cycles=opts.target_latency_cycles,
-                     target_ii=opts.target_ii)
+        fitted = fit(
+            draft,
+            board,
+            ceiling=opts.ceiling,
+            target_latency_cycles=opts.target_latency_cycles,
+            target_ii=opts.target_ii,
+        )
         for name, override in fitted.items():
-            config["LayerName"].setdefault(name, {}).update(override)
+            for key in config_names(name, config):
+                config["LayerName"].setdefault(key, {}).update(override)
         meta.fitted = fitted
     hls_dir = Path(hls_dir)
     with atomic_dir(hls_dir) as tmp:
@@ -398,7 +452,9 @@ def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) ->
             hint = ""
             if inexact:
                 hint = "; quantized biases with non-power-of-two scales are a known failure of hls4ml's QONNX flow"
-            raise UsageError(f"{source}: hls4ml could not convert the model ({type(e).__name__}: {e}){hint}") from e
+            raise UsageError(
+                f"{source}: hls4ml could not convert the model ({type(e).__name__}: {e}){hint}"
+            ) from e
         mw.save(str(tmp / CLEAN_MODEL))
         write_json(tmp / META_FILE, asdict(meta))
         _fix_project_paths(tmp, hls_dir)
@@ -416,7 +472,11 @@ def _fix_project_paths(tmp: Path, final: Path) -> None:
     """hls4ml writes its output_dir into a few project files; point them at the final location."""
     final_abs = str(Path(final).resolve())
     for f in tmp.rglob("*"):
-        if f.is_file() and f.suffix in (".tcl", ".yml", ".sh", ".json", ".cpp", ".h") and f.stat().st_size < 2**22:
+        if (
+            f.is_file()
+            and f.suffix in (".tcl", ".yml", ".sh", ".json", ".cpp", ".h")
+            and f.stat().st_size < 2**22
+        ):
             text = f.read_text(errors="ignore")
             if str(tmp) in text:
                 f.write_text(text.replace(str(tmp.resolve()), final_abs).replace(str(tmp), final_abs))
@@ -432,7 +492,9 @@ def load_project(hls_dir: Path, *, output_dir: Path | None = None, trace: bool =
     meta = ProjectMeta.load(hls_dir)
     model_path = hls_dir / meta.clean_model
     if not model_path.is_file():
-        raise UsageError(f"{hls_dir}: project is incomplete ({meta.clean_model} missing); re-run `fpgadl hls`")
+        raise UsageError(
+            f"{hls_dir}: project is incomplete ({meta.clean_model} missing); re-run `fpgadl hls`"
+        )
     mw = ModelWrapper(str(model_path))
     spec = asdict(meta)
     if trace:
@@ -441,4 +503,3 @@ def load_project(hls_dir: Path, *, output_dir: Path | None = None, trace: bool =
             layer_cfg["Trace"] = True
     hls_model = hls_model_from(mw, spec, output_dir or hls_dir)
     return hls_model, meta
-

@@ -51,8 +51,9 @@ def _result(left: str, right: str, order: list[str], lt: dict, rt: dict) -> Diff
         same, worst = _compare(lt[name], rt[name])
         layers.append(LayerDiff(name, same, worst, int(np.asarray(lt[name]).size)))
     first = next((d for d in layers if d.identical_values < 1.0), None)
-    return DiffResult(left, right, layers, first.layer if first else None, first.max_abs_diff if first else None,
-                      skipped)
+    return DiffResult(
+        left, right, layers, first.layer if first else None, first.max_abs_diff if first else None, skipped
+    )
 
 
 def engines_diff(hls_dir, x: np.ndarray) -> DiffResult:
@@ -81,7 +82,9 @@ def qonnx_diff(hls_dir, x: np.ndarray) -> DiffResult:
     import onnxruntime
 
     onnxruntime.set_default_logger_severity(3)  # qonnx runs single-node opset-1 graphs: silence ORT's notes
-    contexts = [execute_onnx(mw, {in_name: xin[i : i + 1]}, return_full_exec_context=True) for i in range(len(xin))]
+    contexts = [
+        execute_onnx(mw, {in_name: xin[i : i + 1]}, return_full_exec_context=True) for i in range(len(xin))
+    ]
     reference: dict[str, np.ndarray] = {}
     order = []
     for layer in fast.hls_model.get_layers():
@@ -99,7 +102,11 @@ def _is_constant(mw, tensor: str) -> bool:
     if mw.get_initializer(tensor) is not None:
         return True
     producer = mw.find_producer(tensor)
-    return producer is not None and producer.op_type == "Quant" and mw.get_initializer(producer.input[0]) is not None
+    return (
+        producer is not None
+        and producer.op_type == "Quant"
+        and mw.get_initializer(producer.input[0]) is not None
+    )
 
 
 def _folded_output(mw, tensor: str, fuses_bias: bool) -> str:
@@ -112,7 +119,11 @@ def _folded_output(mw, tensor: str, fuses_bias: bool) -> str:
         node = consumers[0]
         if node.op_type == "Quant" and node.input[0] == tensor:
             tensor = node.output[0]
-        elif fuses_bias and node.op_type == "Add" and all(_is_constant(mw, i) for i in node.input if i != tensor):
+        elif (
+            fuses_bias
+            and node.op_type == "Add"
+            and all(_is_constant(mw, i) for i in node.input if i != tensor)
+        ):
             tensor, fuses_bias = node.output[0], False
         else:
             return tensor

@@ -30,10 +30,14 @@ def check_input(x, meta: ProjectMeta, source: str = "input") -> np.ndarray:
         if x.shape == shape:
             x = x[None]
         else:
-            raise UsageError(f"{source}: shape {x.shape} does not match the model input; valid: (N, {', '.join(map(str, shape))})")
+            raise UsageError(
+                f"{source}: shape {x.shape} does not match the model input; valid: (N, {', '.join(map(str, shape))})"
+            )
     if not np.all(np.isfinite(x)):
         bad = np.argwhere(~np.isfinite(x))[0]
-        raise UsageError(f"{source}: contains NaN or Inf (first at index {tuple(int(i) for i in bad)}); inputs must be finite")
+        raise UsageError(
+            f"{source}: contains NaN or Inf (first at index {tuple(int(i) for i in bad)}); inputs must be finite"
+        )
     return x
 
 

@@ -34,8 +34,14 @@ def export_qonnx_file(model: torch.nn.Module, input_shape: tuple[int, ...], targ
     example = torch.zeros((1, *input_shape), dtype=torch.float32)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
-        export_qonnx(model, example, export_path=str(path), dynamo=False,
-                     input_names=[INPUT_NAME], output_names=[OUTPUT_NAME])
+        export_qonnx(
+            model,
+            example,
+            export_path=str(path),
+            dynamo=False,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+        )
         _resave_inline(path, target)
 
 
@@ -65,6 +71,8 @@ def onnxruntime_predict(path: Path, x: np.ndarray, batch_size: int = 8192) -> np
     opts.log_severity_level = 3
     sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
-    outs = [sess.run(None, {name: np.ascontiguousarray(x[i : i + batch_size])})[0]
-            for i in range(0, len(x), batch_size)]
+    outs = [
+        sess.run(None, {name: np.ascontiguousarray(x[i : i + batch_size])})[0]
+        for i in range(0, len(x), batch_size)
+    ]
     return np.concatenate(outs).astype(np.float32, copy=False)

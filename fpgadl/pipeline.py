@@ -35,8 +35,12 @@ class RunConfig:
     warn: Callable[[str], None] = print
 
     def options(self) -> dict:
-        return {"recipe": self.recipe.model_dump(mode="json"), "engine": self.engine, "fit": self.fit,
-                "board": self.board_name}
+        return {
+            "recipe": self.recipe.model_dump(mode="json"),
+            "engine": self.engine,
+            "fit": self.fit,
+            "board": self.board_name,
+        }
 
     @property
     def board_name(self) -> str:
@@ -137,14 +141,23 @@ def run_stages(
         try:
             stage.fn(run, cfg)
         except BaseException as e:
-            entry = {"status": "failed", "seconds": round(time.perf_counter() - t0, 3), "input_hash": digest,
-                     "error": str(e).splitlines()[0] if str(e) else type(e).__name__}
+            entry = {
+                "status": "failed",
+                "seconds": round(time.perf_counter() - t0, 3),
+                "input_hash": digest,
+                "error": str(e).splitlines()[0] if str(e) else type(e).__name__,
+            }
             run.record(stage.name, entry)
             if reporter:
                 reporter(stage.name, "fail", entry)
             raise
-        entry = {"status": "ok", "seconds": round(time.perf_counter() - t0, 3), "input_hash": digest,
-                 "outputs": outputs, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        entry = {
+            "status": "ok",
+            "seconds": round(time.perf_counter() - t0, 3),
+            "input_hash": digest,
+            "outputs": outputs,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
         run.record(stage.name, entry)
         if reporter:
             reporter(stage.name, "done", entry)

@@ -99,7 +99,9 @@ def recipe_path(name_or_path: str) -> Path:
             raise UsageError(f"recipe file {name_or_path}: no such file")
         return path
     if not _NAME.match(name_or_path):
-        raise UsageError(f"recipe {name_or_path!r}: not a recipe name; valid: {', '.join(available_recipes())}")
+        raise UsageError(
+            f"recipe {name_or_path!r}: not a recipe name; valid: {', '.join(available_recipes())}"
+        )
     path = RECIPES_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         raise UsageError(f"unknown recipe {name_or_path!r}; valid: {', '.join(available_recipes())}")

@@ -15,7 +15,12 @@ from fpgadl.metrics import meets_floor
 from fpgadl.pipeline import RunConfig, RunDir
 
 ENGINE_ORDER = ("torch", "onnxruntime", "csim", "fast")
-LABELS = {"torch": "QAT torch", "onnxruntime": "onnxruntime (QCDQ)", "csim": "hls4ml csim", "fast": "fast emulator"}
+LABELS = {
+    "torch": "QAT torch",
+    "onnxruntime": "onnxruntime (QCDQ)",
+    "csim": "hls4ml csim",
+    "fast": "fast emulator",
+}
 
 
 def compare(a: np.ndarray, b: np.ndarray) -> dict:
@@ -41,8 +46,11 @@ def build_report(run: RunDir, cfg: RunConfig) -> dict:
     meta = _load(run / "hls/fpgadl.json") or {}
     conv = _load(run / "convert.json") or {}
     manifest = run.manifest().get("stages", {})
-    preds = {e: np.load(run / f"predictions/{e}.npy") for e in ENGINE_ORDER if (run / f"predictions/{e}.npy").is_file()
-             and (e in ("torch", "onnxruntime") or e in cfg.engines)}
+    preds = {
+        e: np.load(run / f"predictions/{e}.npy")
+        for e in ENGINE_ORDER
+        if (run / f"predictions/{e}.npy").is_file() and (e in ("torch", "onnxruntime") or e in cfg.engines)
+    }
     metrics = {e: _load(run / f"metrics/{e}.json") for e in preds}
     pairs = {f"{a}|{b}": compare(preds[a], preds[b]) for a, b in itertools.combinations(preds, 2)}
 
@@ -50,25 +58,42 @@ def build_report(run: RunDir, cfg: RunConfig) -> dict:
     checks = []
     if "fast" in preds and "csim" in preds:
         p = pairs["csim|fast"]
-        checks.append({"name": "fast == csim (always exact)", "passed": p["identical_values"] == 1.0,
-                       "detail": f"{p['identical_samples']:.4%} identical samples, max |diff| {p['max_abs_diff']:.3g}"})
+        checks.append(
+            {
+                "name": "fast == csim (always exact)",
+                "passed": p["identical_values"] == 1.0,
+                "detail": f"{p['identical_samples']:.4%} identical samples, max |diff| {p['max_abs_diff']:.3g}",
+            }
+        )
     if exact_expected:
-        for a, b in itertools.combinations([e for e in ("torch", "onnxruntime", "csim", "fast") if e in preds], 2):
+        for a, b in itertools.combinations(
+            [e for e in ("torch", "onnxruntime", "csim", "fast") if e in preds], 2
+        ):
             if {a, b} == {"csim", "fast"}:
                 continue
             p = pairs[f"{a}|{b}"]
-            checks.append({"name": f"{a} == {b} (power-of-two scales: exact)", "passed": p["identical_values"] == 1.0,
-                           "detail": f"{p['identical_samples']:.4%} identical samples, max |diff| {p['max_abs_diff']:.3g}"})
+            checks.append(
+                {
+                    "name": f"{a} == {b} (power-of-two scales: exact)",
+                    "passed": p["identical_values"] == 1.0,
+                    "detail": f"{p['identical_samples']:.4%} identical samples, max |diff| {p['max_abs_diff']:.3g}",
+                }
+            )
     emulated = next((e for e in ("fast", "csim") if e in metrics), None)
     if emulated and r.floor is not None:
         v = metrics[emulated]["value"]
-        checks.append({"name": f"{r.metric} of the emulated FPGA ({emulated}) meets the floor {r.floor}",
-                       "passed": meets_floor(r, v), "detail": f"{r.metric} = {v:.4f}"})
+        checks.append(
+            {
+                "name": f"{r.metric} of the emulated FPGA ({emulated}) meets the floor {r.floor}",
+                "passed": meets_floor(r, v),
+                "detail": f"{r.metric} = {v:.4f}",
+            }
+        )
 
     estimate = None
     try:
         estimate = _estimate(run, cfg)
-    except Exception as e:  # noqa: BLE001 - the estimate is informative; a failure is reported, not fatal
+    except Exception as e:  # the estimate is informative; a failure is reported, not fatal
         estimate = {"error": f"{type(e).__name__}: {e}"}
 
     return {
@@ -132,19 +157,31 @@ def render_markdown(rep: dict) -> str:
         "|---|---|---|---|",
     ]
     for e, m in rep["metrics"].items():
-        lines.append(f"| {LABELS.get(e, e)} | {_fmt(m['value'])} | {m['n']} | {_fmt(m.get('samples_per_second'))} |")
-    lines += ["", "## Bit-identical outputs between stages", "",
-              "| stages | identical samples | identical values | max abs diff | argmax agreement |",
-              "|---|---|---|---|---|"]
+        lines.append(
+            f"| {LABELS.get(e, e)} | {_fmt(m['value'])} | {m['n']} | {_fmt(m.get('samples_per_second'))} |"
+        )
+    lines += [
+        "",
+        "## Bit-identical outputs between stages",
+        "",
+        "| stages | identical samples | identical values | max abs diff | argmax agreement |",
+        "|---|---|---|---|---|",
+    ]
     for pair, c in rep["comparisons"].items():
         a, b = pair.split("|")
-        lines.append(f"| {LABELS.get(a, a)} vs {LABELS.get(b, b)} | {c['identical_samples']:.2%} | "
-                     f"{c['identical_values']:.2%} | {c['max_abs_diff']:.3g} | {_fmt(c['argmax_agreement'])} |")
+        lines.append(
+            f"| {LABELS.get(a, a)} vs {LABELS.get(b, b)} | {c['identical_samples']:.2%} | "
+            f"{c['identical_values']:.2%} | {c['max_abs_diff']:.3g} | {_fmt(c['argmax_agreement'])} |"
+        )
     if rep["exact_expected"]:
         lines += ["", "All quantizer scales are powers of two: every stage is expected to be bit-exact."]
     else:
-        lines += ["", "Not every stage can be bit-exact; the deviation above is measured, not claimed. "
-                  "Layers at fault: " + (", ".join(rep["inexact_layers"]) or "input (no power-of-two input quantizer)")]
+        lines += [
+            "",
+            "Not every stage can be bit-exact; the deviation above is measured, not claimed. "
+            "Layers at fault: "
+            + (", ".join(rep["inexact_layers"]) or "input (no power-of-two input quantizer)"),
+        ]
     if rep["warnings"]:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in rep["warnings"]]
     lines += ["", "## Checks", ""]

@@ -23,8 +23,14 @@ def load_data(cfg: RunConfig):
     from fpgadl.data import load_dataset
 
     d = cfg.recipe.dataset
-    return load_dataset(d.name, val_fraction=d.val_fraction, test_fraction=d.test_fraction, subset=d.subset,
-                        seed=cfg.recipe.train.seed, params=d.params)
+    return load_dataset(
+        d.name,
+        val_fraction=d.val_fraction,
+        test_fraction=d.test_fraction,
+        subset=d.subset,
+        seed=cfg.recipe.train.seed,
+        params=d.params,
+    )
 
 
 def build(cfg: RunConfig, input_shape: tuple, n_out: int) -> torch.nn.Module:
@@ -77,11 +83,20 @@ def train_stage(run: RunDir, cfg: RunConfig) -> None:
     write_npy(run / Y_TEST, data.y_test)
     y, secs = _timed(lambda x: torch_predict(model, x), data.x_test)
     write_npy(run / "predictions/torch.npy", y)
-    write_json(run / "train.json", {
-        "input_shape": list(data.input_shape), "n_out": _n_out(data), "epochs_run": result.epochs_run,
-        "best_epoch": result.best_epoch, "best_val": result.best_val, "history": result.history,
-        "n_train": len(data.x_train), "n_val": len(data.x_val), "n_test": len(data.x_test),
-    })
+    write_json(
+        run / "train.json",
+        {
+            "input_shape": list(data.input_shape),
+            "n_out": _n_out(data),
+            "epochs_run": result.epochs_run,
+            "best_epoch": result.best_epoch,
+            "best_val": result.best_val,
+            "history": result.history,
+            "n_train": len(data.x_train),
+            "n_val": len(data.x_val),
+            "n_test": len(data.x_test),
+        },
+    )
     record_metric(run, cfg, "torch", lambda x: torch_predict(model, x), secs)
 
 
@@ -111,10 +126,17 @@ def convert_options(cfg: RunConfig):
 
     h, t = cfg.recipe.hls, cfg.recipe.target
     fit = cfg.fit or t is not None
-    return ConvertOptions(board=cfg.board_name, io_type=h.io_type, strategy=h.strategy,
-                          reuse_factor=h.reuse_factor, backend=h.backend, fit=fit,
-                          ceiling=t.ceiling if t else 0.8,
-                          target_latency_cycles=t.latency_cycles if t else None, target_ii=t.ii if t else None)
+    return ConvertOptions(
+        board=cfg.board_name,
+        io_type=h.io_type,
+        strategy=h.strategy,
+        reuse_factor=h.reuse_factor,
+        backend=h.backend,
+        fit=fit,
+        ceiling=t.ceiling if t else 0.8,
+        target_latency_cycles=t.latency_cycles if t else None,
+        target_ii=t.ii if t else None,
+    )
 
 
 def convert_stage(run: RunDir, cfg: RunConfig) -> None:
@@ -127,8 +149,15 @@ def convert_stage(run: RunDir, cfg: RunConfig) -> None:
         cfg.warn(msg)
 
     meta = convert(run / QONNX, run / "hls", convert_options(cfg), warn=warn)
-    write_json(run / "convert.json", {"warnings": warnings, "exact": meta.exact,
-                                      "inexact_layers": meta.inexact_layers, "input_type": meta.input_type})
+    write_json(
+        run / "convert.json",
+        {
+            "warnings": warnings,
+            "exact": meta.exact,
+            "inexact_layers": meta.inexact_layers,
+            "input_type": meta.input_type,
+        },
+    )
 
 
 # ---------------------------------------------------------------- emulate
@@ -166,21 +195,58 @@ def _pred(cfg: RunConfig) -> list[str]:
 
 
 STAGE_LIST = [
-    Stage("train", train_stage, inputs=lambda c: [],
-          outputs=lambda c: [MODEL, X_TEST, Y_TEST, "train.json", "predictions/torch.npy", "metrics/torch.json"],
-          options=lambda c: {"recipe": c.recipe.model_dump(mode="json", exclude={"board", "hls", "target"})}),
+    Stage(
+        "train",
+        train_stage,
+        inputs=lambda c: [],
+        outputs=lambda c: [
+            MODEL,
+            X_TEST,
+            Y_TEST,
+            "train.json",
+            "predictions/torch.npy",
+            "metrics/torch.json",
+        ],
+        options=lambda c: {"recipe": c.recipe.model_dump(mode="json", exclude={"board", "hls", "target"})},
+    ),
     Stage("export", export_stage, inputs=lambda c: [MODEL, "train.json"], outputs=lambda c: [QONNX, QCDQ]),
-    Stage("verify", verify_stage, inputs=lambda c: [QCDQ, X_TEST, Y_TEST],
-          outputs=lambda c: ["predictions/onnxruntime.npy", "metrics/onnxruntime.json"],
-          options=lambda c: {"metric": c.recipe.metric}),
-    Stage("convert", convert_stage, inputs=lambda c: [QONNX], outputs=lambda c: ["hls/fpgadl.json", "convert.json"],
-          options=lambda c: {"hls": c.recipe.hls.model_dump(), "board": c.board_name, "fit": c.fit,
-                             "target": c.recipe.target.model_dump() if c.recipe.target else None}),
-    Stage("emulate", emulate_stage, inputs=lambda c: ["hls/fpgadl.json", "hls/model.clean.onnx", X_TEST, Y_TEST],
-          outputs=lambda c: [f"predictions/{e}.npy" for e in c.engines],
-          options=lambda c: {"engines": c.engines, "metric": c.recipe.metric}),
-    Stage("report", report_stage,
-          inputs=lambda c: [*_pred(c), *[f"metrics/{e}.json" for e in ("torch", "onnxruntime", *c.engines)],
-                            "train.json", "convert.json", "hls/fpgadl.json"],
-          outputs=lambda c: ["report.md", "report.json"], options=lambda c: c.options()),
+    Stage(
+        "verify",
+        verify_stage,
+        inputs=lambda c: [QCDQ, X_TEST, Y_TEST],
+        outputs=lambda c: ["predictions/onnxruntime.npy", "metrics/onnxruntime.json"],
+        options=lambda c: {"metric": c.recipe.metric},
+    ),
+    Stage(
+        "convert",
+        convert_stage,
+        inputs=lambda c: [QONNX],
+        outputs=lambda c: ["hls/fpgadl.json", "convert.json"],
+        options=lambda c: {
+            "hls": c.recipe.hls.model_dump(),
+            "board": c.board_name,
+            "fit": c.fit,
+            "target": c.recipe.target.model_dump() if c.recipe.target else None,
+        },
+    ),
+    Stage(
+        "emulate",
+        emulate_stage,
+        inputs=lambda c: ["hls/fpgadl.json", "hls/model.clean.onnx", X_TEST, Y_TEST],
+        outputs=lambda c: [f"predictions/{e}.npy" for e in c.engines],
+        options=lambda c: {"engines": c.engines, "metric": c.recipe.metric},
+    ),
+    Stage(
+        "report",
+        report_stage,
+        inputs=lambda c: [
+            *_pred(c),
+            *[f"metrics/{e}.json" for e in ("torch", "onnxruntime", *c.engines)],
+            "train.json",
+            "convert.json",
+            "hls/fpgadl.json",
+        ],
+        outputs=lambda c: ["report.md", "report.json"],
+        options=lambda c: c.options(),
+    ),
 ]

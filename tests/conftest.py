@@ -12,5 +12,7 @@ def default_run(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("run") / "mlp-digits"
     events: list[tuple[str, str]] = []
-    report = api.run("mlp-digits", out=out, reporter=lambda s, e, i: events.append((s, e)), warn=lambda m: None)
+    report = api.run(
+        "mlp-digits", out=out, reporter=lambda s, e, i: events.append((s, e)), warn=lambda m: None
+    )
     return out, report, events

@@ -31,7 +31,9 @@ def _conv_net() -> torch.nn.Module:
         def __init__(self):
             super().__init__()
             self.inp = qnn.QuantIdentity(act_quant=Int8ActPerTensorFixedPoint, return_quant_tensor=True)
-            self.c1 = qnn.QuantConv2d(1, 4, 3, padding=1, weight_quant=w, bias_quant=b, return_quant_tensor=True)
+            self.c1 = qnn.QuantConv2d(
+                1, 4, 3, padding=1, weight_quant=w, bias_quant=b, return_quant_tensor=True
+            )
             self.r1 = qnn.QuantReLU(act_quant=U8, return_quant_tensor=True)
             self.pool = torch.nn.MaxPool2d(2)
             self.c2 = qnn.QuantConv2d(4, 8, 3, weight_quant=w, bias_quant=b, return_quant_tensor=True)

@@ -36,7 +36,7 @@ def test_diff_names_the_first_divergent_layer(default_run, monkeypatch):
     fast_vs_csim, qonnx_vs_fast = api.diff(out, samples=16)
     assert fast_vs_csim["first_divergent"] == "Relu_1"
     assert qonnx_vs_fast["first_divergent"] == "Relu_1"
-    lsb = 2.0 ** -5  # Relu_1's result type ufixed<8,3>: one LSB
+    lsb = 2.0**-5  # Relu_1's result type ufixed<8,3>: one LSB
     relu = next(d for d in fast_vs_csim["layers"] if d["layer"] == "Relu_1")
     assert relu["max_abs_diff"] == lsb and relu["identical_values"] == 0.0
 

@@ -62,8 +62,14 @@ def test_file_that_is_not_onnx(tmp_path):
 
 def test_missing_external_weights(tmp_path, project):
     model = onnx.load(str(project / "m.onnx"))
-    onnx.save_model(model, str(tmp_path / "ext.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
-                    location="ext.onnx.data", size_threshold=0)
+    onnx.save_model(
+        model,
+        str(tmp_path / "ext.onnx"),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="ext.onnx.data",
+        size_threshold=0,
+    )
     (tmp_path / "ext.onnx.data").unlink()
     proc = run_cli("hls", tmp_path / "ext.onnx", "--out", tmp_path / "prj")
     assert_one_line_error(proc, "external weights file is missing", "ext.onnx.data")
@@ -95,12 +101,16 @@ def test_bad_input_arrays(project, tmp_path, array, fragment):
 
 def test_input_that_is_not_npy(project, tmp_path):
     (tmp_path / "x.npy").write_text("1,2,3")
-    assert_one_line_error(run_cli("emulate", project / "prj", "--input", tmp_path / "x.npy"), "not a .npy array")
+    assert_one_line_error(
+        run_cli("emulate", project / "prj", "--input", tmp_path / "x.npy"), "not a .npy array"
+    )
 
 
 def test_directory_that_is_not_a_project(tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((1, 64), np.float32))
-    assert_one_line_error(run_cli("emulate", tmp_path, "--input", tmp_path / "x.npy"), "not an fpgadl HLS project")
+    assert_one_line_error(
+        run_cli("emulate", tmp_path, "--input", tmp_path / "x.npy"), "not an fpgadl HLS project"
+    )
 
 
 def test_unknown_engine(project, tmp_path):
@@ -110,6 +120,8 @@ def test_unknown_engine(project, tmp_path):
 
 
 def test_synth_without_vendor_tool_names_tool_and_project(project, tmp_path):
-    proc = run_cli("hls", project / "m.onnx", "--out", tmp_path / "prj", "--synth", env={"PATH": "/usr/bin:/bin"})
+    proc = run_cli(
+        "hls", project / "m.onnx", "--out", tmp_path / "prj", "--synth", env={"PATH": "/usr/bin:/bin"}
+    )
     assert_one_line_error(proc, "vitis_hls", str(tmp_path / "prj"))
     assert (tmp_path / "prj" / "fpgadl.json").is_file()

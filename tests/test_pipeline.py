@@ -53,8 +53,13 @@ def test_unchanged_stages_are_skipped_and_from_restarts(default_run, tmp_path):
     api.run("mlp-digits", out=out, reporter=lambda s, e, i: events.append((s, e)), warn=lambda m: None)
     assert events == [(s, "skip") for s in STAGES]
     events.clear()
-    api.run("mlp-digits", out=out, start="convert", reporter=lambda s, e, i: events.append((s, e)),
-            warn=lambda m: None)
+    api.run(
+        "mlp-digits",
+        out=out,
+        start="convert",
+        reporter=lambda s, e, i: events.append((s, e)),
+        warn=lambda m: None,
+    )
     assert [s for s, e in events if e == "skip"] == ["train", "export", "verify"]
     assert [s for s, e in events if e == "done"] == ["convert", "emulate", "report"]
 
