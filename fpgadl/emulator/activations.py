@@ -1,0 +1,171 @@
+"""Element-wise activation kernels: nnet_activation.h (io_parallel) on int64 mantissas.
+
+The function hls4ml calls is read from the layer's generated call (``function_cpp``), so the
+kernel reproduces what the firmware runs, not what the front end meant.  Lookup-table functions
+rebuild the firmware's tables exactly: table inputs are computed in single precision as the C++
+does, the function itself through the C library the firmware links (``expf``/``tanh`` from libm,
+loaded with ctypes, no compiler involved), and the value assigned to ``table_t``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import re
+
+import numpy as np
+
+from fpgadl.emulator.fastfixed import cast, from_float
+from fpgadl.emulator.fixed import FixedType
+from fpgadl.emulator.registry import (
+    UnsupportedLayerError,
+    attr_type,
+    input_types,
+    register,
+    require,
+    result_type,
+)
+
+_LIBM = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+_LIBM.expf.restype = ctypes.c_float
+_LIBM.expf.argtypes = [ctypes.c_float]
+_LIBM.tanh.restype = ctypes.c_double
+_LIBM.tanh.argtypes = [ctypes.c_double]
+
+
+def _function_name(layer) -> str:
+    call = layer.get_attr("function_cpp") or ""
+    match = re.match(r"\s*nnet::(\w+)<", call)
+    if match is None:
+        raise UnsupportedLayerError(layer, f"cannot read the firmware call from {call!r}")
+    return match.group(1)
+
+
+def _int32_wrap(v: np.ndarray) -> np.ndarray:
+    return ((v + 2**31) % 2**32) - 2**31
+
+
+def _table_index(
+    m: np.ndarray, x_t: FixedType, table_size: int, span: int, offset_num: int, clamp: bool = True
+) -> np.ndarray:
+    """``int idx = data * table_size / span + offset_num * table_size / span``, clamped.
+
+    ``data * N / span`` is an ap_fixed product divided by an int: the quotient truncates toward
+    zero, and ``int`` conversion of an ap_fixed also truncates toward zero.
+    """
+    num = m * table_size  # value num * 2**-frac / span
+    if x_t.frac >= 0:
+        n, d = num, span << x_t.frac
+    else:
+        n, d = num << -x_t.frac, span
+    q = np.sign(n) * (np.abs(n) // d)  # truncation toward zero
+    idx = _int32_wrap(q) + offset_num * table_size // span
+    return np.clip(idx, 0, table_size - 1) if clamp else idx
+
+
+def _lut_inputs(table_size: int, half_range: float) -> np.ndarray:
+    """``float in_val = 2 * R * (ii - float(N) / 2.0) / float(N)`` (evaluated in double, stored float)."""
+    ii = np.arange(table_size, dtype=np.float64)
+    n = np.float64(np.float32(table_size))
+    return (2 * half_range * (ii - n / 2.0) / n).astype(np.float32)
+
+
+def sigmoid_table(table_size: int, table_t: FixedType) -> np.ndarray:
+    vals = []
+    for v in _lut_inputs(table_size, 8.0):
+        e = np.float32(_LIBM.expf(float(-v)))
+        denom = np.float32(np.float32(1) + e)  # int + float is float
+        vals.append(np.float32(1.0 / np.float64(denom)))  # 1.0 / float is double, returned as float
+    return from_float(np.array(vals, dtype=np.float64), table_t)
+
+
+def tanh_table(table_size: int, table_t: FixedType) -> np.ndarray:
+    # `tanh(in_val)` in init_tanh_table resolves to ::tanh(double) (nnet::tanh is declared later).
+    vals = [_LIBM.tanh(float(v)) for v in _lut_inputs(table_size, 4.0)]
+    return from_float(np.array(vals, dtype=np.float64), table_t)
+
+
+def elu_table(table_size: int, table_t: FixedType) -> np.ndarray:
+    # in_val = -8.0 * ii / float(N) (double, stored float); std::exp(float) - 1. is double, returned float
+    ii = np.arange(table_size, dtype=np.float64)
+    in_val = (-8.0 * ii / np.float64(np.float32(table_size))).astype(np.float32)
+    vals = [np.float32(np.float64(_LIBM.expf(float(v))) - 1.0) for v in in_val]
+    return from_float(np.array(vals, dtype=np.float64), table_t)
+
+
+def _elementwise(layer, fn):
+    out_shape = tuple(layer.get_output_variable().shape)
+
+    def kernel(x: np.ndarray) -> np.ndarray:
+        return fn(x).reshape((x.shape[0], *out_shape))
+
+    return kernel
+
+
+@register("Activation")
+def activation(layer):
+    (x_t,) = input_types(layer)
+    res_t = result_type(layer)
+    name = _function_name(layer)
+    if name == "linear":
+        return _elementwise(layer, lambda m: cast(m, x_t.frac, res_t))
+    if name == "relu":
+        return _elementwise(layer, lambda m: cast(np.maximum(m, 0), x_t.frac, res_t))
+    if name in ("relu6", "relu1"):
+        top = 6 if name == "relu6" else 1
+
+        def relu_max(m):
+            hi = top << x_t.frac if x_t.frac >= 0 else None
+            require(layer, hi is not None, "relu_max on a type without fractional bits")
+            return cast(np.clip(m, 0, hi), x_t.frac, res_t)
+
+        return _elementwise(layer, relu_max)
+    if name in ("sigmoid", "tanh"):
+        table_size = int(layer.get_attr("table_size"))
+        table_t = attr_type(layer, "table_t")
+        if name == "sigmoid":
+            table, span, off = sigmoid_table(table_size, table_t), 16, 8
+        else:
+            table, span, off = tanh_table(table_size, table_t), 8, 4
+        out = cast(table, table_t.frac, res_t)
+        return _elementwise(layer, lambda m: out[_table_index(m, x_t, table_size, span, off)])
+    raise UnsupportedLayerError(layer, f"activation function nnet::{name}")
+
+
+@register("ParametrizedActivation")
+def parametrized_activation(layer):
+    (x_t,) = input_types(layer)
+    res_t = result_type(layer)
+    name = _function_name(layer)
+    param_t = attr_type(layer, "param_t")
+    alpha = from_float(np.array([float(layer.get_attr("activ_param", 1.0))]), param_t)[0]
+    if name == "leaky_relu":
+        frac = x_t.frac + param_t.frac
+
+        def leaky(m):
+            # res = datareg > 0 ? datareg : alpha * datareg (full-precision product)
+            return np.where(m > 0, cast(m, x_t.frac, res_t), cast(m * alpha, frac, res_t))
+
+        return _elementwise(layer, leaky)
+    if name == "thresholded_relu":
+        # datareg > theta compares ap_fixed with param_t exactly
+        f = max(x_t.frac, param_t.frac)
+        theta = alpha << (f - param_t.frac)
+        return _elementwise(
+            layer, lambda m: np.where((m << (f - x_t.frac)) > theta, cast(m, x_t.frac, res_t), 0)
+        )
+    if name == "elu":
+        table_size = int(layer.get_attr("table_size"))
+        table_t = attr_type(layer, "table_t")
+        table = elu_table(table_size, table_t)
+        frac = param_t.frac + table_t.frac
+
+        def elu(m):
+            # index = datareg * N / -8: quotient and int conversion both truncate toward zero
+            idx = -_table_index(m, x_t, table_size, 8, 0, clamp=False)
+            idx = np.minimum(idx, table_size - 1)
+            neg = cast(alpha * table[np.clip(idx, 0, table_size - 1)], frac, res_t)
+            return np.where(m >= 0, cast(m, x_t.frac, res_t), neg)
+
+        return _elementwise(layer, elu)
+    raise UnsupportedLayerError(layer, f"activation function nnet::{name}")

@@ -1,0 +1,136 @@
+"""Fast paths for the hot conversions of ``fixed.py``: value-level numpy arithmetic.
+
+``fixed.cast`` and ``fixed.from_float`` port ap_fixed's bit-level conversion statement by
+statement, which is the reference but costs dozens of array passes.  For the common cases
+(``saturation_bits == 0`` and values whose scaled magnitude stays below 2**52 / 2**62) the same
+result is a floor/round on the scaled value followed by a wrap or clip; those elements take the
+arithmetic path here and every other element goes to the reference implementation.  The
+equivalence is tested exhaustively against ``fixed.py`` (tests/test_emulator_fastfixed.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fpgadl.emulator import fixed
+from fpgadl.emulator.fixed import FixedType
+
+_LIM_FLOAT = float(2**52)
+_LIM_INT = 2**62
+
+
+def _overflow(v: np.ndarray, t: FixedType) -> np.ndarray:
+    """Apply t's overflow mode to already-quantized integer mantissas v (|v| < 2**63)."""
+    lo, hi = t.min_mantissa, t.max_mantissa
+    o = t.saturation
+    if o == "WRAP":
+        if t.signed:
+            if t.width >= 64:
+                return v
+            half = np.int64(1 << (t.width - 1))
+            return ((v + half) & np.int64((1 << t.width) - 1)) - half
+        return v & np.int64((1 << t.width) - 1)
+    if o == "SAT":
+        return np.clip(v, lo, hi)
+    if o == "SAT_SYM":
+        return np.clip(v, lo + 1 if t.signed else lo, hi)
+    # SAT_ZERO
+    return np.where((v < lo) | (v > hi), 0, v)
+
+
+def _round_int(m: np.ndarray, shift: int, rounding: str) -> np.ndarray:
+    """Quantize the value m * 2**-shift (shift > 0) to an integer with an ap_fixed rounding mode."""
+    fl = m >> shift  # floor
+    if rounding == "TRN":
+        return fl
+    r = m & np.int64((1 << shift) - 1)
+    half = np.int64(1 << (shift - 1))
+    if rounding == "TRN_ZERO":
+        return fl + ((m < 0) & (r != 0))
+    if rounding == "RND":
+        return fl + (r >= half)
+    if rounding == "RND_CONV":
+        return fl + ((r > half) | ((r == half) & ((fl & 1) == 1)))
+    if rounding == "RND_ZERO":
+        return fl + ((r > half) | ((r == half) & (m < 0)))
+    if rounding == "RND_MIN_INF":
+        return fl + (r > half)
+    if rounding == "RND_INF":
+        return fl + ((r > half) | ((r == half) & (m >= 0)))
+    raise ValueError(rounding)
+
+
+def _round_float(v: np.ndarray, rounding: str) -> np.ndarray:
+    """Quantize float64 values (exactly scaled, |v| < 2**52) to integers; float64 result."""
+    if rounding == "RND_CONV":
+        return np.rint(v)
+    fl = np.floor(v)
+    if rounding == "TRN":
+        return fl
+    if rounding == "TRN_ZERO":
+        return np.trunc(v)
+    # v - trunc(v) is exact (v - floor(v) is not for small negative v); the rounding remainder
+    # r = v - floor(v) is frac for frac >= 0 and 1 + frac otherwise, so compare against
+    # 0.5 or -0.5 instead of forming r.
+    frac = v - np.trunc(v)
+    th = 0.5 - (frac < 0)
+    above = frac > th
+    tie = frac == th
+    if rounding == "RND":
+        return fl + (above | tie)
+    if rounding == "RND_ZERO":
+        return fl + (above | (tie & (v < 0)))
+    if rounding == "RND_MIN_INF":
+        return fl + above
+    if rounding == "RND_INF":
+        return fl + (above | (tie & (v > 0)))
+    raise ValueError(rounding)
+
+
+def _reference_only(t: FixedType) -> bool:
+    # WRAP with saturation bits, wide types and 1-bit SAT_SYM (max == 0) keep the bit-level path.
+    return bool(t.saturation_bits) or t.width > 62 or (t.saturation == "SAT_SYM" and t.width == 1)
+
+
+def cast(m: np.ndarray, frac: int, t: FixedType) -> np.ndarray:
+    """Same result as ``fixed.cast(m, frac, t)``."""
+    m = np.asarray(m, dtype=np.int64)
+    if _reference_only(t):
+        return fixed.cast(m, frac, t)
+    shift = frac - t.frac
+    if shift > 0:
+        if shift >= 62:
+            return fixed.cast(m, frac, t)
+        return _overflow(_round_int(m, shift, t.rounding), t)
+    if shift == 0:
+        return _overflow(m, t)
+    up = -shift
+    if up >= 62:
+        return fixed.cast(m, frac, t)
+    bound = np.int64(_LIM_INT >> up)
+    if m.size and (m.max() >= bound or m.min() <= -bound):
+        safe = (m < bound) & (m > -bound)
+        out = np.empty_like(m)
+        out[safe] = _overflow(m[safe] << up, t)
+        out[~safe] = fixed.cast(m[~safe], frac, t)
+        return out
+    return _overflow(m << up, t)
+
+
+def from_float(x: np.ndarray, t: FixedType) -> np.ndarray:
+    """Same result as ``fixed.from_float(x, t)``."""
+    x = np.asarray(x, dtype=np.float64)
+    if _reference_only(t) or abs(t.frac) > 900:
+        return fixed.from_float(x, t)
+    with np.errstate(over="ignore", invalid="ignore"):
+        v = np.ldexp(x, t.frac)  # exact while in the normal range
+    ok = np.abs(v) < _LIM_FLOAT  # also False for nan / inf
+    if t.frac < 0:
+        # ldexp by a negative power may round subnormal results; only trust clearly normal ones
+        ok &= (x == 0) | (np.abs(x) >= np.ldexp(1.0, -1021 - t.frac))
+    all_ok = bool(ok.all())
+    q = _round_float(v if all_ok else np.where(ok, v, 0.0), t.rounding).astype(np.int64)
+    out = _overflow(q, t)
+    if not all_ok:
+        out[~ok] = fixed.from_float(x[~ok], t)
+    return out

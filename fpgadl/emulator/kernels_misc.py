@@ -1,0 +1,324 @@
+"""Input, data-movement, pooling, merge and normalisation kernels (io_parallel).
+
+Data movement (Reshape, Transpose, ZeroPadding, Concatenate) only copies mantissas, with an
+ap_fixed assignment where the output type differs from the input type.  Pooling follows
+``nnet_pooling.h`` of the Vitis templates: max pooling pads with the pattern that has only the
+top bit set (the most negative value of a signed type, a large positive one of an unsigned
+type, as the firmware does), average pooling accumulates in ``accum_t`` step by step and divides
+by the element count truncating toward zero.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from fpgadl.emulator.fastfixed import cast
+from fpgadl.emulator.fixed import FixedType
+from fpgadl.emulator.registry import (
+    UnsupportedLayerError,
+    attr_type,
+    input_types,
+    register,
+    require,
+    result_type,
+    weight_mantissas,
+)
+
+
+def _out_shape(layer) -> tuple[int, ...]:
+    return tuple(int(d) for d in layer.get_output_variable().shape)
+
+
+def _same_type_or_cast(x_t: FixedType, res_t: FixedType):
+    if x_t == res_t:
+        return lambda m: m
+    return lambda m: cast(m, x_t.frac, res_t)
+
+
+def _function_name(layer) -> str:
+    call = layer.get_attr("function_cpp") or ""
+    match = re.match(r"\s*nnet::(\w+)<", call)
+    return match.group(1) if match else ""
+
+
+@register("Input")
+def input_layer(layer):
+    # The bridge converts the float input to input_t; the runner does that conversion.
+    return lambda m: m
+
+
+@register("Reshape")
+def reshape(layer):
+    (x_t,) = input_types(layer)
+    conv = _same_type_or_cast(x_t, result_type(layer))
+    shape = _out_shape(layer)
+    return lambda m: conv(m.reshape((m.shape[0], *shape)))
+
+
+@register("Transpose")
+def transpose(layer):
+    (x_t,) = input_types(layer)
+    conv = _same_type_or_cast(x_t, result_type(layer))
+    perm = [int(p) for p in layer.get_attr("perm")]
+    return lambda m: conv(np.ascontiguousarray(m.transpose([0, *(p + 1 for p in perm)])))
+
+
+def _zero_pad(layer, ndim: int):
+    (x_t,) = input_types(layer)
+    conv = _same_type_or_cast(x_t, result_type(layer))
+    if ndim == 1:
+        pads = [(layer.get_attr("pad_left"), layer.get_attr("pad_right"))]
+    else:
+        pads = [
+            (layer.get_attr("pad_top"), layer.get_attr("pad_bottom")),
+            (layer.get_attr("pad_left"), layer.get_attr("pad_right")),
+        ]
+    require(layer, layer.get_attr("data_format", "channels_last") == "channels_last", "channels_first")
+    return lambda m: conv(np.pad(m, [(0, 0), *pads, (0, 0)]))
+
+
+@register("ZeroPadding1D")
+def zero_padding1d(layer):
+    return _zero_pad(layer, 1)
+
+
+@register("ZeroPadding2D")
+def zero_padding2d(layer):
+    return _zero_pad(layer, 2)
+
+
+# ---- pooling -----------------------------------------------------------------------------------
+
+
+def _pad_pattern(t: FixedType) -> int:
+    """pad_val<T, Max>(): T x = 0; x[x.width - 1] = 1."""
+    return -(1 << (t.width - 1)) if t.signed else 1 << (t.width - 1)
+
+
+def _avg(layer, windows: np.ndarray, counts: np.ndarray, x_t: FixedType, accum_t: FixedType) -> np.ndarray:
+    """avg(): accum_t y = 0; y += x[i] (each step assigned to accum_t); y /= length."""
+    y = np.zeros(windows.shape[:-1], dtype=np.int64)
+    fa = accum_t.frac
+    for i in range(windows.shape[-1]):
+        # y + x[i] is exact at max(frac) bits, then assigned to accum_t
+        f = max(fa, x_t.frac)
+        s = (y << (f - fa)) + (windows[..., i] << (f - x_t.frac))
+        y = cast(s, f, accum_t)
+    q = np.sign(y) * (np.abs(y) // counts)  # ap_fixed / unsigned: quotient truncated toward zero
+    return cast(q, fa, accum_t)
+
+
+def _pool_builder(layer, ndim: int, global_pool: bool):
+    (x_t,) = input_types(layer)
+    res_t = result_type(layer)
+    accum_t = attr_type(layer, "accum_t")
+    op = str(layer.get_attr("pool_op"))
+    require(layer, op in ("Max", "Average"), f"pool_op {op}")
+    require(layer, layer.get_attr("data_format", "channels_last") == "channels_last", "channels_first")
+    in_shape = tuple(int(d) for d in layer.get_input_variable().shape)
+    out_shape = _out_shape(layer)
+    if global_pool:
+        spatial = in_shape[:-1]
+
+        def kernel(m):
+            n = m.shape[0]
+            w = m.reshape(n, -1, in_shape[-1]).transpose(0, 2, 1)  # (n, chan, pixels)
+            if op == "Max":
+                y = cast(w.max(axis=-1), x_t.frac, accum_t)
+            else:
+                y = _avg(layer, w, np.int64(int(np.prod(spatial))), x_t, accum_t)
+            return cast(y, accum_t.frac, res_t).reshape((n, *out_shape))
+
+        return kernel
+
+    if ndim == 1:
+        sizes = [layer.get_attr("n_in")]
+        pool = [layer.get_attr("pool_width")]
+        stride = [layer.get_attr("stride_width")]
+        pads = [(layer.get_attr("pad_left"), layer.get_attr("pad_right"))]
+    else:
+        sizes = [layer.get_attr("in_height"), layer.get_attr("in_width")]
+        pool = [layer.get_attr("pool_height"), layer.get_attr("pool_width")]
+        stride = [layer.get_attr("stride_height"), layer.get_attr("stride_width")]
+        pads = [
+            (layer.get_attr("pad_top"), layer.get_attr("pad_bottom")),
+            (layer.get_attr("pad_left"), layer.get_attr("pad_right")),
+        ]
+    count_pad = bool(layer.get_attr("count_pad", False))
+    # Window start positions as the firmware loops them (restricted_padded_* bounds).
+    positions = []
+    for size, k, s, (p0, p1) in zip(sizes, pool, stride, pads):
+        full = size + p0 + p1
+        restricted = (full - k) // s * s + 1
+        positions.append(np.arange(0, restricted, s))
+    n_chan = in_shape[-1]
+    # index grids: for each output pixel and window element, the input pixel (or -1 for padding)
+    grids = np.meshgrid(*[np.arange(len(p)) for p in positions], indexing="ij")
+    win = np.meshgrid(*[np.arange(k) for k in pool], indexing="ij")
+    flat_idx = np.zeros((grids[0].size, win[0].size), dtype=np.int64)
+    valid = np.ones_like(flat_idx, dtype=bool)
+    mult = 1
+    for d in reversed(range(ndim)):
+        coord = positions[d][grids[d].ravel()][:, None] + win[d].ravel()[None, :] - pads[d][0]
+        valid &= (coord >= 0) & (coord < sizes[d])
+        flat_idx += np.clip(coord, 0, sizes[d] - 1) * mult
+        mult *= sizes[d]
+    counts = np.full(flat_idx.shape[0], flat_idx.shape[1]) if count_pad else valid.sum(axis=1)
+    pad_any = not valid.all()
+    pad_m = _pad_pattern(x_t)
+
+    def kernel(m):
+        n = m.shape[0]
+        pix = m.reshape(n, -1, n_chan)
+        w = pix[:, flat_idx, :]  # (n, out_pix, window, chan)
+        if op == "Max":
+            if pad_any:
+                w = np.where(valid[None, :, :, None], w, pad_m if op == "Max" else 0)
+            y = cast(w.max(axis=2), x_t.frac, accum_t)  # max() returns data_T assigned to accum_t
+        else:
+            if pad_any:
+                w = np.where(valid[None, :, :, None], w, 0)
+            y = _avg(layer, w.transpose(0, 1, 3, 2), counts[None, :, None], x_t, accum_t)
+        return cast(y, accum_t.frac, res_t).reshape((n, *out_shape))
+
+    return kernel
+
+
+@register("Pooling1D")
+def pooling1d(layer):
+    return _pool_builder(layer, 1, False)
+
+
+@register("Pooling2D")
+def pooling2d(layer):
+    return _pool_builder(layer, 2, False)
+
+
+@register("GlobalPooling1D")
+def global_pooling1d(layer):
+    return _pool_builder(layer, 1, True)
+
+
+@register("GlobalPooling2D")
+def global_pooling2d(layer):
+    return _pool_builder(layer, 2, True)
+
+
+# ---- merge -------------------------------------------------------------------------------------
+
+
+@register("Merge")
+def merge(layer):
+    t1, t2 = input_types(layer)
+    res_t = result_type(layer)
+    name = _function_name(layer)
+    out_shape = _out_shape(layer)
+    n_elem = int(np.prod(out_shape))
+    f = max(t1.frac, t2.frac)
+
+    def operands(a, b):
+        n = a.shape[0]
+        a = a.reshape(n, -1)
+        b = b.reshape(n, -1)
+        # data1[ii % n_elem1], data2[ii % n_elem2]
+        a = np.tile(a, (1, n_elem // a.shape[1])) if a.shape[1] != n_elem else a
+        b = np.tile(b, (1, n_elem // b.shape[1])) if b.shape[1] != n_elem else b
+        return a, b
+
+    def aligned(a, b):
+        return a << (f - t1.frac), b << (f - t2.frac)
+
+    if name in ("add", "subtract", "average", "maximum", "minimum"):
+
+        def kernel(a, b):
+            n = a.shape[0]
+            a, b = operands(a, b)
+            a2, b2 = aligned(a, b)
+            if name == "add":
+                y = cast(a2 + b2, f, res_t)
+            elif name == "subtract":
+                y = cast(a2 - b2, f, res_t)
+            elif name == "average":
+                y = cast(a2 + b2, f + 1, res_t)  # (a + b) * ap_ufixed<1,0>(0.5)
+            elif name == "maximum":
+                y = np.where(a2 > b2, cast(a, t1.frac, res_t), cast(b, t2.frac, res_t))
+            else:
+                y = np.where(a2 < b2, cast(a, t1.frac, res_t), cast(b, t2.frac, res_t))
+            return y.reshape((n, *out_shape))
+
+        return kernel
+    if name == "multiply":
+
+        def kernel(a, b):
+            n = a.shape[0]
+            a, b = operands(a, b)
+            return cast(a * b, t1.frac + t2.frac, res_t).reshape((n, *out_shape))
+
+        return kernel
+    raise UnsupportedLayerError(layer, f"merge function nnet::{name or '?'}")
+
+
+@register("Concatenate")
+def concatenate(layer):
+    t1, t2 = input_types(layer)
+    res_t = result_type(layer)
+    axis = int(layer.get_attr("axis"))
+    out_shape = _out_shape(layer)
+    ndim = len(out_shape)
+    ax = axis if axis < 0 else axis - 1  # hls4ml axes count the batch dimension
+    require(layer, -ndim <= ax < ndim, f"axis {axis}")
+
+    def kernel(a, b):
+        n = a.shape[0]
+        y = np.concatenate([cast(a, t1.frac, res_t), cast(b, t2.frac, res_t)], axis=ax if ax < 0 else ax + 1)
+        return y.reshape((n, *out_shape))
+
+    return kernel
+
+
+# ---- normalisation -----------------------------------------------------------------------------
+
+
+@register("BatchNormalization", "ApplyAlpha")
+def batch_normalization(layer):
+    """normalize(): res = data * scale + bias, in full precision, assigned to res_t."""
+    (x_t,) = input_types(layer)
+    res_t = result_type(layer)
+    scale, s_t = weight_mantissas(layer, "scale")
+    bias, b_t = weight_mantissas(layer, "bias")
+    n_filt = int(layer.get_attr("n_filt", -1))
+    n_in = int(layer.get_attr("n_in"))
+    idx = np.arange(n_in) if n_filt == -1 else np.arange(n_in) % n_filt
+    scale, bias = scale.reshape(-1)[idx], bias.reshape(-1)[idx]
+    fp = x_t.frac + s_t.frac
+    f = max(fp, b_t.frac)
+    out_shape = _out_shape(layer)
+
+    def kernel(m):
+        n = m.shape[0]
+        p = m.reshape(n, -1) * scale
+        s = (p << (f - fp)) + (bias << (f - b_t.frac))
+        return cast(s, f, res_t).reshape((n, *out_shape))
+
+    return kernel
+
+
+@register("Resize")
+def resize(layer):
+    """resize_nearest(): source pixel = (dst * ((size << 16) / new_size + 1)) >> 16 per axis."""
+    name = _function_name(layer)
+    require(layer, name == "resize_nearest", f"resize function nnet::{name or '?'}")
+    (x_t,) = input_types(layer)
+    conv = _same_type_or_cast(x_t, result_type(layer))
+    height, width = int(layer.get_attr("in_height", 1)), int(layer.get_attr("in_width"))
+    new_h, new_w = int(layer.get_attr("out_height", 1)), int(layer.get_attr("out_width"))
+    n_chan = int(layer.get_attr("n_chan"))
+    y_ratio = ((height << 16) // new_h) + 1
+    x_ratio = ((width << 16) // new_w) + 1
+    ys = (np.arange(new_h) * y_ratio) >> 16
+    xs = (np.arange(new_w) * x_ratio) >> 16
+    src = ((ys[:, None] * width + xs[None, :])[:, :, None] * n_chan + np.arange(n_chan)).reshape(-1)
+    out_shape = _out_shape(layer)
+    return lambda m: conv(m.reshape(m.shape[0], -1)[:, src]).reshape((m.shape[0], *out_shape))

@@ -1,0 +1,120 @@
+"""Kernel registry of the fast engine, keyed by hls4ml layer class name.
+
+Each hls4ml layer class the emulator can reproduce bit-exactly has one builder here, registered
+with ``@register("Dense")``.  A builder reads what it needs from the hls4ml layer once (weights
+as the firmware loads them, fixed-point types, modes) and returns a kernel: a function from the
+input mantissa arrays (int64, shape ``(batch, *variable.shape)``, each in its producing
+variable's type) to the output mantissas in the layer's result type.  Building once and running
+per batch keeps weight conversion out of the streaming loop.  A layer class, or a variant of a
+class, that is not reproduced exactly raises ``UnsupportedLayerError``; there is no fallback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from fpgadl.emulator.fastfixed import from_float
+from fpgadl.emulator.fixed import FixedType, UnsupportedTypeError
+
+Kernel = Callable[..., np.ndarray]
+Builder = Callable[[object], Kernel]
+
+_BUILDERS: dict[str, Builder] = {}
+
+
+class UnsupportedLayerError(NotImplementedError):
+    """A layer (or one of its options) the fast engine does not reproduce bit-exactly."""
+
+    def __init__(self, layer, reason: str = ""):
+        self.layer_name = getattr(layer, "name", str(layer))
+        self.class_name = getattr(layer, "class_name", type(layer).__name__)
+        detail = f": {reason}" if reason else ""
+        super().__init__(
+            f"layer '{self.layer_name}' ({self.class_name}) is not supported by the fast engine{detail}; "
+            f"supported classes: {', '.join(sorted(_BUILDERS))}"
+        )
+
+
+def register(*class_names: str) -> Callable[[Builder], Builder]:
+    """Register a kernel builder for the given hls4ml layer class names."""
+
+    def deco(builder: Builder) -> Builder:
+        for name in class_names:
+            if name in _BUILDERS:
+                raise ValueError(f"kernel for {name} registered twice")
+            _BUILDERS[name] = builder
+        return builder
+
+    return deco
+
+
+def supported_classes() -> list[str]:
+    return sorted(_BUILDERS)
+
+
+def build_kernel(layer) -> Kernel:
+    """The kernel for one hls4ml layer; raises UnsupportedLayerError for an unknown class."""
+    builder = _BUILDERS.get(layer.class_name)
+    if builder is None:
+        raise UnsupportedLayerError(layer, "no kernel for this layer class")
+    try:
+        return builder(layer)
+    except UnsupportedTypeError as err:
+        raise UnsupportedLayerError(layer, str(err)) from err
+
+
+def run_layer(layer, *inputs: np.ndarray) -> np.ndarray:
+    """Run one layer on input mantissas (builds the kernel each call; use build_kernel to reuse)."""
+    return build_kernel(layer)(*inputs)
+
+
+# ---- helpers shared by the kernels -------------------------------------------------------------
+
+
+def fixed_type(layer, precision) -> FixedType:
+    """FixedType of an hls4ml precision, as an UnsupportedLayerError naming the layer on failure."""
+    try:
+        return FixedType.from_hls4ml(precision)
+    except UnsupportedTypeError as err:
+        raise UnsupportedLayerError(layer, str(err)) from err
+
+
+def result_type(layer) -> FixedType:
+    return fixed_type(layer, layer.get_output_variable().type.precision)
+
+
+def input_types(layer) -> list[FixedType]:
+    """Types of the layer's inputs (the C++ template's data_T), in input order."""
+    return [fixed_type(layer, layer.get_input_variable(name).type.precision) for name in layer.inputs]
+
+
+def attr_type(layer, name: str) -> FixedType:
+    """Type of a layer type attribute such as 'accum_t' or 'table_t'."""
+    t = layer.get_attr(name)
+    if t is None:
+        raise UnsupportedLayerError(layer, f"missing type attribute {name}")
+    return fixed_type(layer, getattr(t, "precision", t))
+
+
+def weight_mantissas(layer, key: str) -> tuple[np.ndarray, FixedType]:
+    """A weight array exactly as the firmware holds it, as int64 mantissas of its type.
+
+    hls4ml writes each weight as decimal text with as many decimals as the type has fractional
+    bits (``WeightVariable.precision_fmt``); the C++ side parses the text as a double and assigns
+    it to the weight type.  Reproducing that round trip matters when the data is off the grid.
+    """
+    var = layer.weights[key]
+    t = fixed_type(layer, var.type.precision)
+    data = np.asarray(var.data, dtype=np.float64)
+    fmt = var.precision_fmt
+    if fmt:
+        flat = np.array([float(fmt.format(v)) for v in data.ravel()], dtype=np.float64)
+        data = flat.reshape(data.shape)
+    return from_float(data, t), t
+
+
+def require(layer, condition: bool, reason: str) -> None:
+    if not condition:
+        raise UnsupportedLayerError(layer, reason)

@@ -1,0 +1,166 @@
+"""Graph runner of the fast engine: hls4ml ModelGraph + float inputs -> what csim's predict returns.
+
+``emulate`` mirrors ``ModelGraph.predict`` on a compiled project, without a compiler: the float
+input is converted to the Input layer's type as the bridge's ``nnet::convert_data`` does
+(float32 arrays go through ``myproject_float``, float64 arrays through ``myproject_double``;
+both widen to double and assign to ``input_t``), the layers run in graph order on int64
+mantissas, and the outputs are converted back to float32 or float64 with the round-to-nearest-even
+conversion of ``ap_fixed::to_float``/``to_double``.  Inputs stream through in batches so memory
+stays bounded by ``batch_size``, not by the number of samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fpgadl.emulator.fastfixed import from_float
+from fpgadl.emulator.fixed import FixedType, to_float
+from fpgadl.emulator.kernels import build_kernel
+from fpgadl.emulator.registry import Kernel, UnsupportedLayerError, fixed_type
+
+__all__ = ["Plan", "emulate", "plan"]
+
+
+@dataclass
+class _Step:
+    name: str  # hls4ml layer name (trace key)
+    inputs: list[str]  # tensor names consumed
+    output: str  # tensor name produced
+    kernel: Kernel
+    out_type: FixedType
+    out_shape: tuple[int, ...]
+    is_input: bool
+
+
+@dataclass
+class Plan:
+    """The model prepared for streaming: kernels built once, weights already converted."""
+
+    steps: list[_Step]
+    inputs: list[tuple[str, FixedType, tuple[int, ...]]]  # (tensor, input_t, shape) per model input
+    outputs: list[str]  # output tensor names, in hls_model.outputs order
+    last_use: dict[str, int]  # tensor -> index of the last step reading it
+
+
+def plan(hls_model) -> Plan:
+    """Build every layer's kernel; raises UnsupportedLayerError naming the first unsupported layer."""
+    steps: list[_Step] = []
+    for layer in hls_model.get_layers():
+        if len(layer.outputs) != 1:
+            raise UnsupportedLayerError(layer, f"{len(layer.outputs)} outputs")
+        var = layer.get_output_variable()
+        steps.append(
+            _Step(
+                name=layer.name,
+                inputs=[] if layer.class_name == "Input" else list(layer.inputs),
+                output=layer.outputs[0],
+                kernel=build_kernel(layer),
+                out_type=fixed_type(layer, var.type.precision),
+                out_shape=tuple(int(d) for d in var.shape),
+                is_input=layer.class_name == "Input",
+            )
+        )
+    in_steps = [s for s in steps if s.is_input]
+    input_names = list(hls_model.inputs)
+    by_output = {s.output: s for s in in_steps}
+    inputs = []
+    for name in input_names:
+        step = by_output.get(name)
+        if step is None:
+            raise ValueError(f"model input '{name}' has no Input layer")
+        inputs.append((name, step.out_type, step.out_shape))
+    last_use: dict[str, int] = {}
+    for i, s in enumerate(steps):
+        for t in s.inputs:
+            last_use[t] = i
+    return Plan(steps=steps, inputs=inputs, outputs=list(hls_model.outputs), last_use=last_use)
+
+
+def _to_host_float(m: np.ndarray, t: FixedType, dtype) -> np.ndarray:
+    """ap_fixed::to_float()/to_double(): the exact value rounded once, to nearest even."""
+    if t.width <= 53:
+        return to_float(m, t).astype(dtype)  # exact in double, so a single rounding to float32
+    # wider mantissas: long double holds 64 significant bits, so the value is exact there too
+    exact = np.ldexp(m.astype(np.longdouble), -t.frac)
+    return exact.astype(dtype)
+
+
+def _split_inputs(p: Plan, x) -> tuple[list[np.ndarray], int, np.dtype]:
+    xs = [x] if len(p.inputs) == 1 else list(x)
+    if len(xs) != len(p.inputs):
+        raise ValueError(f"model has {len(p.inputs)} inputs, got {len(xs)} arrays")
+    dtype = None
+    out, counts = [], []
+    for arr, (name, _, shape) in zip(xs, p.inputs):
+        if not isinstance(arr, np.ndarray):
+            raise TypeError(f"input '{name}': expected numpy.ndarray, got {type(arr).__name__}")
+        if arr.dtype not in (np.float32, np.float64):
+            raise TypeError(
+                f"input '{name}': dtype {arr.dtype} is not float32 or float64 (csim's predict accepts only these)"
+            )
+        dtype = dtype or arr.dtype
+        size = int(np.prod(shape))
+        n, rem = divmod(arr.size, size)
+        if rem:
+            raise ValueError(f"input '{name}': {arr.shape} is not a whole number of samples of shape {shape}")
+        out.append(arr.reshape((n, *shape)))
+        counts.append(n)
+    if len(set(counts)) != 1:
+        raise ValueError(f"inputs hold different numbers of samples: {counts}")
+    return out, counts[0], np.dtype(dtype)
+
+
+def emulate(
+    hls_model, x, *, batch_size: int = 4096, trace: bool = False
+) -> np.ndarray | list[np.ndarray] | tuple[np.ndarray | list[np.ndarray], dict[str, np.ndarray]]:
+    """Bit-exact twin of ``hls_model.predict(x)`` (csim) without compiling.
+
+    Args:
+        hls_model: hls4ml ModelGraph after conversion (optimizer passes applied; not compiled).
+        x: float32 or float64 array, shape (N, *input_shape) in hls4ml's layout (channels-last),
+            or a list of such arrays for a multi-input model.
+        batch_size: samples per streamed batch (bounds memory).
+        trace: also return every layer's output, keyed by hls4ml layer name, shape
+            (N, *output_shape), as float arrays of x's dtype (like ``hls_model.trace``).
+
+    Returns:
+        Like csim's predict: the output flattened per sample, shape (N, n_out), dtype of x;
+        a 1-D array when N == 1; a list per output for multi-output models.  With trace=True,
+        a tuple (outputs, trace_dict).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    p = plan(hls_model)
+    xs, n, dtype = _split_inputs(p, x)
+    out_steps = {s.output: s for s in p.steps}
+    results = [np.empty((n, int(np.prod(out_steps[o].out_shape))), dtype=dtype) for o in p.outputs]
+    traces = {s.name: np.empty((n, *s.out_shape), dtype=dtype) for s in p.steps} if trace else {}
+    for lo in range(0, n, batch_size):
+        hi = min(n, lo + batch_size)
+        tensors: dict[str, np.ndarray] = {}
+        for (name, t, _), arr in zip(p.inputs, xs):
+            tensors[name] = from_float(arr[lo:hi], t)
+        for i, step in enumerate(p.steps):
+            if step.is_input:
+                y = step.kernel(tensors[step.output])
+            else:
+                y = step.kernel(*(tensors[t] for t in step.inputs))
+            tensors[step.output] = y
+            if trace:
+                traces[step.name][lo:hi] = _to_host_float(y, step.out_type, dtype)
+            for t in step.inputs:
+                if p.last_use.get(t) == i and t not in p.outputs:
+                    del tensors[t]
+        for res, o in zip(results, p.outputs):
+            res[lo:hi] = _to_host_float(tensors[o], out_steps[o].out_type, dtype).reshape(hi - lo, -1)
+    if n == 1 and len(results) == 1:
+        out = results[0][0]
+    elif len(results) == 1:
+        out = results[0]
+    elif n == 1:
+        out = [r[0] for r in results]
+    else:
+        out = results
+    return (out, traces) if trace else out

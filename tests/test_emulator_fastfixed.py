@@ -1,0 +1,60 @@
+"""fastfixed's arithmetic shortcuts give exactly what the bit-level reference fixed.py gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fpgadl.emulator import fastfixed, fixed
+from fpgadl.emulator.fixed import ROUNDING_MODES, SATURATION_MODES, FixedType
+
+types = st.builds(
+    FixedType,
+    width=st.integers(1, 62),
+    integer=st.integers(-12, 70),
+    signed=st.booleans(),
+    rounding=st.sampled_from(ROUNDING_MODES),
+    saturation=st.sampled_from(SATURATION_MODES),
+    saturation_bits=st.just(0),
+)
+
+
+def _mantissas(rng, n=4000):
+    m = rng.integers(-(2**40), 2**40, n)
+    m[:200] = rng.integers(-300, 300, 200)
+    m[200:212] = [2**62 - 1, -(2**62), 2**63 - 1, -(2**63), 0, 1, -1, 2**61, -(2**61), 5, 2**31, -(2**31)]
+    return m
+
+
+def _floats(rng, t, n=4000):
+    x = rng.standard_normal(n) * np.ldexp(1.0, rng.integers(-30, 60, n))
+    # exact ties and near-ties of the target grid
+    grid = np.round(rng.standard_normal(400) * 64) / 2
+    x[:400] = np.ldexp(grid, -t.frac)
+    x[400:800] = np.nextafter(x[:400], np.inf)
+    x[800:811] = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-310, -1e-310, 1e300, -1e300, 2.0**-1074, 2.0**52]
+    return x
+
+
+@settings(max_examples=1000, deadline=None)
+@given(t=types, seed=st.integers(0, 2**32 - 1), shift=st.integers(-70, 70))
+def test_cast_matches_reference(t, seed, shift):
+    m = _mantissas(np.random.default_rng(seed))
+    frac = t.frac + shift
+    assert np.array_equal(fastfixed.cast(m, frac, t), fixed.cast(m, frac, t))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(t=types, seed=st.integers(0, 2**32 - 1))
+def test_from_float_matches_reference(t, seed):
+    x = _floats(np.random.default_rng(seed), t)
+    assert np.array_equal(fastfixed.from_float(x, t), fixed.from_float(x, t))
+
+
+@pytest.mark.parametrize("saturation_bits", [1, 3])
+def test_saturation_bits_use_the_reference(saturation_bits):
+    t = FixedType(8, 3, True, "RND", "WRAP", saturation_bits)
+    m = _mantissas(np.random.default_rng(0))
+    assert np.array_equal(fastfixed.cast(m, 9, t), fixed.cast(m, 9, t))
