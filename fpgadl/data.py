@@ -29,6 +29,11 @@ class Dataset:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
 
+    @property
+    def n_out(self) -> int:
+        """Width of the network's output: one logit per class, or one value per target element."""
+        return self.n_classes or int(np.prod(self.y_train.shape[1:], dtype=np.int64))
+
 
 DATASETS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray, int]]] = {}
 
@@ -85,3 +90,85 @@ def load_dataset(
         x, y = x[idx], y[idx]
     parts = split(x, y, val_fraction, test_fraction, seed)
     return Dataset(name, *parts, n_classes=n_classes)
+
+
+@register_dataset("mnist1d")
+def _mnist1d(
+    layout: str = "channels", step_features: int = 1, num_samples: int = 5000, seed: int = 42
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """MNIST-1D (Greydanus 2020), generated locally from the package's built-in templates.
+
+    `mnist1d.data.make_dataset` builds the 40-sample signals in code (no download; only `get_dataset`
+    fetches the published pickle). With the default seed the samples are those of the paper's data.
+    layout: `channels` (N, 1, 40) for Conv1d, `flat` (N, 40) for dense nets, `sequence`
+    (N, 40 / step_features, step_features) batch-first for recurrent nets.
+    """
+    import random
+
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.num_samples, args.seed = num_samples, seed
+    # make_dataset reseeds the global generators; keep the caller's streams untouched.
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        d = make_dataset(args)
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+    x = np.concatenate([d["x"], d["x_test"]]).astype(np.float32)
+    y = np.concatenate([d["y"], d["y_test"]]).astype(np.int64)
+    if layout == "channels":
+        x = x[:, None, :]
+    elif layout == "sequence":
+        if x.shape[1] % step_features:
+            raise ValueError(f"step_features={step_features} does not divide the signal length {x.shape[1]}")
+        x = x.reshape(len(x), -1, step_features)
+    elif layout != "flat":
+        raise ValueError(f"layout {layout!r} (valid: channels, flat, sequence)")
+    return x, y, 10
+
+
+@register_dataset("linreg")
+def _linreg(
+    n_samples: int = 2000, n_features: int = 8, noise: float = 0.05, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Synthetic linear regression y = x.w + b + noise, x uniform in [-1, 1): the single-layer baseline."""
+    rng = np.random.default_rng(seed)
+    w = rng.uniform(-1, 1, size=(n_features, 1))
+    b = rng.uniform(-0.5, 0.5)
+    x = rng.uniform(-1, 1, size=(n_samples, n_features))
+    y = x @ w + b + noise * rng.standard_normal((n_samples, 1))
+    return x.astype(np.float32), y.astype(np.float32), 0
+
+
+@register_dataset("digits-recon")
+def _digits_recon(flatten: bool = True) -> tuple[np.ndarray, np.ndarray, int]:
+    """Digits as their own targets: reconstruction for (denoising) autoencoders."""
+    x, _, _ = _digits(flatten=flatten)
+    return x, x.copy(), 0
+
+
+@register_dataset("digits-latent")
+def _digits_latent(latent_dim: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
+    """GAN data: x are latent vectors z ~ N(0, 1) (what the deployed generator sees), y are real digits.
+
+    The pairing is arbitrary: the adversarial trainer draws fresh noise and uses y as the real samples;
+    x_test is the fixed set of latents every stage (torch, onnxruntime, csim) is compared on.
+    """
+    images, _, _ = _digits()
+    z = np.random.default_rng(seed).standard_normal((len(images), latent_dim))
+    return z.astype(np.float32), images, 0
+
+
+@register_dataset("cartpole")
+def _cartpole(n_samples: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
+    """CartPole states visited by a noisy balancing controller; y is that controller's action (0/1).
+
+    The Q-network is trained by interacting with `fpgadl.zoo.cartpole.CartPole`; these states are what the
+    deployed network is compared on across stages, and the labels give a policy-agreement score.
+    """
+    from fpgadl.zoo.cartpole import collect_states
+
+    x, y = collect_states(n_samples, seed)
+    return x, y, 2

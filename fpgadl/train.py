@@ -117,3 +117,7 @@ def train(model: torch.nn.Module, data: Dataset, recipe: Recipe, progress: Progr
     torch.set_num_threads(1)
     trainer = TRAINERS.get(recipe.family, train_supervised)
     return trainer(model, data, recipe, progress)
+
+
+# Family trainers (dbn, autoencoder, dqn, gan) live with their zoo modules and register on import.
+import fpgadl.zoo  # noqa: F401

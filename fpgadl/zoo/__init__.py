@@ -45,4 +45,12 @@ def xavier_init(model: torch.nn.Module) -> torch.nn.Module:
 
 
 # Builders register themselves on import.
-from fpgadl.zoo import mlp  # noqa: E402,F401
+from fpgadl.zoo import (  # noqa: F401
+    autoencoder,
+    cnn,
+    dbn,
+    dqn,
+    gan,
+    mlp,
+    recurrent,
+)
