@@ -17,13 +17,11 @@ import tracemalloc
 import warnings
 from pathlib import Path
 
+import brevitas.nn as qnn
+import hls4ml
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
-hls4ml = pytest.importorskip("hls4ml")
-qnn = pytest.importorskip("brevitas.nn")
-
+import torch
 from brevitas.export import export_qonnx
 from brevitas.quant import (
     Int8ActPerTensorFixedPoint,
@@ -545,11 +543,7 @@ def test_softmax_latency_legacy_argmax(tmp_path):
         "sm_argmax": {"Implementation": "argmax"},
     }
     hm = _compiled(_pytorch_to_hls(SoftmaxVariants().eval(), [(8,)], tmp_path / "prj", layer_config))
-    impls = {
-        layer.name: layer.get_attr("implementation")
-        for layer in hm.get_layers()
-        if layer.class_name == "Softmax"
-    }
+    impls = {layer.name: layer.get_attr("implementation") for layer in hm.get_layers() if layer.class_name == "Softmax"}
     assert impls == {"sm_latency": "latency", "sm_legacy": "legacy", "sm_argmax": "argmax"}
     x = _inputs((8,), scale=2.0)
     for c, f in zip(hm.predict(x), emulate(hm, x)):

@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from fpgadl.emulator.fastfixed import cast, from_float
+from fpgadl.emulator.fastfixed import cast, convert, from_float
 from fpgadl.emulator.fixed import FixedType
 from fpgadl.emulator.registry import (
     UnsupportedLayerError,
@@ -108,9 +108,9 @@ def activation(layer):
     res_t = result_type(layer)
     name = _function_name(layer)
     if name == "linear":
-        return _elementwise(layer, lambda m: cast(m, x_t.frac, res_t))
+        return _elementwise(layer, lambda m: convert(m, x_t, res_t))
     if name == "relu":
-        return _elementwise(layer, lambda m: cast(np.maximum(m, 0), x_t.frac, res_t))
+        return _elementwise(layer, lambda m: convert(np.maximum(m, 0), x_t, res_t))
     if name in ("relu6", "relu1"):
         top = 6 if name == "relu6" else 1
 
@@ -151,9 +151,7 @@ def parametrized_activation(layer):
         # datareg > theta compares ap_fixed with param_t exactly
         f = max(x_t.frac, param_t.frac)
         theta = alpha << (f - param_t.frac)
-        return _elementwise(
-            layer, lambda m: np.where((m << (f - x_t.frac)) > theta, cast(m, x_t.frac, res_t), 0)
-        )
+        return _elementwise(layer, lambda m: np.where((m << (f - x_t.frac)) > theta, cast(m, x_t.frac, res_t), 0))
     if name == "elu":
         table_size = int(layer.get_attr("table_size"))
         table_t = attr_type(layer, "table_t")

@@ -39,7 +39,32 @@ def _overflow(v: np.ndarray, t: FixedType) -> np.ndarray:
 
 
 def _round_int(m: np.ndarray, shift: int, rounding: str) -> np.ndarray:
-    """Quantize the value m * 2**-shift (shift > 0) to an integer with an ap_fixed rounding mode."""
+    """Quantize the value m * 2**-shift (0 < shift < 62) to an integer with an ap_fixed rounding mode.
+
+    Each mode is one biased arithmetic shift: floor((m + bias) / 2**shift), which needs
+    |m| < 2**62 so that m + bias cannot overflow; larger values take the compare-based path.
+    """
+    if rounding == "TRN":
+        return m >> shift
+    half = np.int64(1 << (shift - 1))
+    if m.size and (m.max() >= _LIM_INT or m.min() <= -_LIM_INT):
+        return _round_int_compare(m, shift, rounding)
+    if rounding == "RND":  # ties up
+        return (m + half) >> shift
+    if rounding == "RND_MIN_INF":  # ties down
+        return (m + (half - 1)) >> shift
+    if rounding == "RND_CONV":  # ties to even: add 1 more exactly when the kept LSB is odd
+        return (m + (half - 1) + ((m >> shift) & 1)) >> shift
+    if rounding == "RND_INF":  # ties away from zero
+        return (m + half - (m < 0)) >> shift
+    if rounding == "RND_ZERO":  # ties toward zero
+        return (m + half - (m >= 0)) >> shift
+    if rounding == "TRN_ZERO":  # toward zero
+        return (m + (np.int64((1 << shift) - 1) * (m < 0))) >> shift
+    raise ValueError(rounding)
+
+
+def _round_int_compare(m: np.ndarray, shift: int, rounding: str) -> np.ndarray:
     fl = m >> shift  # floor
     if rounding == "TRN":
         return fl
@@ -134,3 +159,15 @@ def from_float(x: np.ndarray, t: FixedType) -> np.ndarray:
     if not all_ok:
         out[~ok] = fixed.from_float(x[~ok], t)
     return out
+
+
+def convert(m: np.ndarray, src: FixedType, dst: FixedType) -> np.ndarray:
+    """Mantissas m of type src assigned to type dst (``dst_t y = x;`` with x of src_t).
+
+    When every value of src is exactly representable in dst the assignment is a left shift
+    (or nothing), which skips rounding and overflow handling altogether.
+    """
+    up = dst.frac - src.frac
+    if 0 <= up < 62 and dst.min_mantissa <= src.min_mantissa << up and src.max_mantissa << up <= dst.max_mantissa:
+        return m << up if up else m
+    return cast(m, src.frac, dst)

@@ -17,7 +17,7 @@ import re
 
 import numpy as np
 
-from fpgadl.emulator.fastfixed import cast
+from fpgadl.emulator.fastfixed import cast, convert
 from fpgadl.emulator.fixed import FixedType
 from fpgadl.emulator.registry import (
     UnsupportedLayerError,
@@ -48,9 +48,7 @@ def _is_modular(t: FixedType) -> bool:
 def _product_weights(layer, w: np.ndarray, w_t: FixedType) -> np.ndarray:
     """Effective weight mantissas of the C++ product function in the layer's generated config."""
     products = set(re.findall(r"nnet::product::(\w+)<", layer.get_attr("config_cpp") or ""))
-    require(
-        layer, len(products) == 1, f"cannot read the product function from the config ({products or 'none'})"
-    )
+    require(layer, len(products) == 1, f"cannot read the product function from the config ({products or 'none'})")
     (product,) = products
     if product == "weight_ternary":
         # product::weight_ternary: w == 0 -> 0, w == -1 -> -a, anything else -> +a
@@ -126,9 +124,7 @@ class DenseArithmetic:
         if self.fits_float:
             y = x.astype(self.blas_dtype) @ self.w_float
             # float32 -> int64 is slow in numpy; via int32 (exact: |y| < 2**24) it is not
-            return (
-                y.astype(np.int32).astype(np.int64) if self.blas_dtype == np.float32 else y.astype(np.int64)
-            )
+            return y.astype(np.int32).astype(np.int64) if self.blas_dtype == np.float32 else y.astype(np.int64)
         return x @ self.w
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -139,8 +135,8 @@ class DenseArithmetic:
             acc = s + self.b_acc
             if not self.accum_identity:
                 acc = cast(acc, self.accum_t.frac, self.accum_t)
-            return cast(acc, self.accum_t.frac, self.res_t)
-        return cast(self._sequential(x), self.accum_t.frac, self.res_t)
+            return convert(acc, self.accum_t, self.res_t)
+        return convert(self._sequential(x), self.accum_t, self.res_t)
 
     def _sequential(self, x: np.ndarray) -> np.ndarray:
         n, n_in = x.shape
@@ -202,7 +198,7 @@ def _im2col_index(in_shape, kernel, stride, pads):
     *spatial, n_chan = in_shape
     grids = []
     out_spatial = []
-    for dim, (size, k, s, (p0, p1)) in enumerate(zip(spatial, kernel, stride, pads)):
+    for size, k, s, (p0, p1) in zip(spatial, kernel, stride, pads):
         out = (size + p0 + p1 - k) // s + 1
         out_spatial.append(out)
         pos = np.arange(out)[:, None] * s + np.arange(k)[None, :] - p0  # (out, k)

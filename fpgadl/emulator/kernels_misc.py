@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from fpgadl.emulator.fastfixed import cast
+from fpgadl.emulator.fastfixed import cast, convert
 from fpgadl.emulator.fixed import FixedType
 from fpgadl.emulator.registry import (
     UnsupportedLayerError,
@@ -34,7 +34,7 @@ def _out_shape(layer) -> tuple[int, ...]:
 def _same_type_or_cast(x_t: FixedType, res_t: FixedType):
     if x_t == res_t:
         return lambda m: m
-    return lambda m: cast(m, x_t.frac, res_t)
+    return lambda m: convert(m, x_t, res_t)
 
 
 def _function_name(layer) -> str:
@@ -126,10 +126,10 @@ def _pool_builder(layer, ndim: int, global_pool: bool):
             n = m.shape[0]
             w = m.reshape(n, -1, in_shape[-1]).transpose(0, 2, 1)  # (n, chan, pixels)
             if op == "Max":
-                y = cast(w.max(axis=-1), x_t.frac, accum_t)
+                y = convert(w.max(axis=-1), x_t, accum_t)
             else:
                 y = _avg(layer, w, np.int64(int(np.prod(spatial))), x_t, accum_t)
-            return cast(y, accum_t.frac, res_t).reshape((n, *out_shape))
+            return convert(y, accum_t, res_t).reshape((n, *out_shape))
 
         return kernel
 
@@ -169,19 +169,34 @@ def _pool_builder(layer, ndim: int, global_pool: bool):
     pad_any = not valid.all()
     pad_m = _pad_pattern(x_t)
 
+    # Non-overlapping windows that tile the input exactly: a reshape gives the same windows.
+    tiled = (
+        op == "Max"
+        and not any(p0 or p1 for p0, p1 in pads)
+        and list(pool) == list(stride)
+        and all(size % k == 0 for size, k in zip(sizes, pool))
+    )
+    offsets = [tuple(o) for o in np.ndindex(*pool)]
+
     def kernel(m):
         n = m.shape[0]
+        if tiled:
+            views = [m[(slice(None), *(slice(o, None, k) for o, k in zip(off, pool)))] for off in offsets]
+            y = views[0].copy()
+            for v in views[1:]:
+                np.maximum(y, v, out=y)
+            return convert(convert(y, x_t, accum_t), accum_t, res_t).reshape((n, *out_shape))
         pix = m.reshape(n, -1, n_chan)
         w = pix[:, flat_idx, :]  # (n, out_pix, window, chan)
         if op == "Max":
             if pad_any:
                 w = np.where(valid[None, :, :, None], w, pad_m if op == "Max" else 0)
-            y = cast(w.max(axis=2), x_t.frac, accum_t)  # max() returns data_T assigned to accum_t
+            y = convert(w.max(axis=2), x_t, accum_t)  # max() returns data_T assigned to accum_t
         else:
             if pad_any:
                 w = np.where(valid[None, :, :, None], w, 0)
             y = _avg(layer, w.transpose(0, 1, 3, 2), counts[None, :, None], x_t, accum_t)
-        return cast(y, accum_t.frac, res_t).reshape((n, *out_shape))
+        return convert(y, accum_t, res_t).reshape((n, *out_shape))
 
     return kernel
 

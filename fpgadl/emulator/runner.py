@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from fpgadl.emulator.fastfixed import from_float
 from fpgadl.emulator.fixed import FixedType, to_float
@@ -112,6 +113,26 @@ def _split_inputs(p: Plan, x) -> tuple[list[np.ndarray], int, np.dtype]:
     return out, counts[0], np.dtype(dtype)
 
 
+def _run_batch(p: Plan, xs, lo: int, hi: int, dtype, results, traces) -> None:
+    tensors: dict[str, np.ndarray] = {}
+    for (name, t, _), arr in zip(p.inputs, xs):
+        tensors[name] = from_float(arr[lo:hi], t)
+    for i, step in enumerate(p.steps):
+        if step.is_input:
+            y = step.kernel(tensors[step.output])
+        else:
+            y = step.kernel(*(tensors[t] for t in step.inputs))
+        tensors[step.output] = y
+        if traces:
+            traces[step.name][lo:hi] = _to_host_float(y, step.out_type, dtype)
+        for t in step.inputs:
+            if p.last_use.get(t) == i and t not in p.outputs:
+                del tensors[t]
+    out_types = {s.output: s.out_type for s in p.steps}
+    for res, o in zip(results, p.outputs):
+        res[lo:hi] = _to_host_float(tensors[o], out_types[o], dtype).reshape(hi - lo, -1)
+
+
 def emulate(
     hls_model, x, *, batch_size: int = 4096, trace: bool = False
 ) -> np.ndarray | list[np.ndarray] | tuple[np.ndarray | list[np.ndarray], dict[str, np.ndarray]]:
@@ -137,24 +158,12 @@ def emulate(
     out_steps = {s.output: s for s in p.steps}
     results = [np.empty((n, int(np.prod(out_steps[o].out_shape))), dtype=dtype) for o in p.outputs]
     traces = {s.name: np.empty((n, *s.out_shape), dtype=dtype) for s in p.steps} if trace else {}
-    for lo in range(0, n, batch_size):
-        hi = min(n, lo + batch_size)
-        tensors: dict[str, np.ndarray] = {}
-        for (name, t, _), arr in zip(p.inputs, xs):
-            tensors[name] = from_float(arr[lo:hi], t)
-        for i, step in enumerate(p.steps):
-            if step.is_input:
-                y = step.kernel(tensors[step.output])
-            else:
-                y = step.kernel(*(tensors[t] for t in step.inputs))
-            tensors[step.output] = y
-            if trace:
-                traces[step.name][lo:hi] = _to_host_float(y, step.out_type, dtype)
-            for t in step.inputs:
-                if p.last_use.get(t) == i and t not in p.outputs:
-                    del tensors[t]
-        for res, o in zip(results, p.outputs):
-            res[lo:hi] = _to_host_float(tensors[o], out_steps[o].out_type, dtype).reshape(hi - lo, -1)
+    # The per-batch GEMMs are small: BLAS worker threads cost more than they save (6-9x slower
+    # on a busy 2-core machine), so the whole run stays single-threaded.
+    with threadpool_limits(limits=1, user_api="blas"):
+        for lo in range(0, n, batch_size):
+            hi = min(n, lo + batch_size)
+            _run_batch(p, xs, lo, hi, dtype, results, traces)
     if n == 1 and len(results) == 1:
         out = results[0][0]
     elif len(results) == 1:

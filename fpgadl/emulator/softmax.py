@@ -77,9 +77,7 @@ def _real_val_from_idx(t: FixedType, size: int) -> np.ndarray:
     return np.ldexp(raw.astype(np.float64), -t.frac).astype(np.float32)
 
 
-def _exp_table(
-    addr_t: FixedType, size: int, scale: np.float32, negative: bool, exp_t: FixedType
-) -> np.ndarray:
+def _exp_table(addr_t: FixedType, size: int, scale: np.float32, negative: bool, exp_t: FixedType) -> np.ndarray:
     vals = []
     for x in _real_val_from_idx(addr_t, size):
         x = np.float32(x * scale)
@@ -141,9 +139,7 @@ def softmax(layer):
     if impl == "legacy":
         # the softmax config does not typedef table_t, so nnet::activ_config's ap_fixed<18,8> applies
         table_t = _type(layer, cfg["table_t"]) if "table_t" in cfg else FixedType(18, 8)
-        return sliced(
-            _legacy(layer, x_t, res_t, table_t, int(cfg["exp_table_size"]), int(cfg["inv_table_size"]))
-        )
+        return sliced(_legacy(layer, x_t, res_t, table_t, int(cfg["exp_table_size"]), int(cfg["inv_table_size"])))
 
     require(layer, impl in ("stable", "latency"), f"softmax implementation {impl}")
     exp_size, inv_size = int(cfg["exp_table_size"]), int(cfg["inv_table_size"])
