@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import math
 
-import brevitas.nn as qnn
 import torch
 
 from fpgadl.recipes import QuantConfig
 from fpgadl.zoo import register, xavier_init
-from fpgadl.zoo.quant import act_quant, bias_quant, input_quant, weight_quant
-
-
-def quant_activation(kind: str, quant: QuantConfig) -> torch.nn.Module:
-    if kind == "relu":
-        return qnn.QuantReLU(act_quant=act_quant(quant, signed=False), return_quant_tensor=True)
-    if kind == "sigmoid":
-        return qnn.QuantSigmoid(act_quant=act_quant(quant, signed=False), return_quant_tensor=True)
-    if kind == "tanh":
-        return qnn.QuantTanh(act_quant=act_quant(quant, signed=True), return_quant_tensor=True)
-    raise ValueError(f"activation {kind!r} (valid: relu, sigmoid, tanh)")
+from fpgadl.zoo.layers import quant_activation, quant_input, quant_linear
 
 
 @register("mlp")
@@ -30,17 +19,17 @@ def build_mlp(params: dict, quant: QuantConfig, input_shape: tuple, n_out: int) 
     dropout = float(params.pop("dropout", 0.0))
     if params:
         raise TypeError(f"unknown keys {sorted(params)}")
-    layers: list[torch.nn.Module] = [qnn.QuantIdentity(act_quant=input_quant(quant), return_quant_tensor=True)]
+    layers: list[torch.nn.Module] = [quant_input(quant)]
     if len(input_shape) > 1:
         layers.insert(0, torch.nn.Flatten())
     width = math.prod(input_shape)
     for h in hidden:
-        layers.append(_linear(width, h, quant, out_quant_tensor=True))
+        layers.append(quant_linear(width, h, quant, out_quant_tensor=True))
         layers.append(quant_activation(activation, quant))
         if dropout > 0:
             layers.append(torch.nn.Dropout(dropout))
         width = h
-    layers.append(_linear(width, n_out, quant, out_quant_tensor=False))
+    layers.append(quant_linear(width, n_out, quant, out_quant_tensor=False))
     return xavier_init(torch.nn.Sequential(*layers))
 
 
@@ -48,14 +37,3 @@ def build_mlp(params: dict, quant: QuantConfig, input_shape: tuple, n_out: int) 
 def build_linear(params: dict, quant: QuantConfig, input_shape: tuple, n_out: int) -> torch.nn.Module:
     """Softmax regression (with cross-entropy loss) or linear regression (with MSE loss): one layer."""
     return build_mlp({"hidden": [], **params}, quant, input_shape, n_out)
-
-
-def _linear(n_in: int, n_out: int, quant: QuantConfig, out_quant_tensor: bool) -> qnn.QuantLinear:
-    return qnn.QuantLinear(
-        n_in,
-        n_out,
-        bias=True,
-        weight_quant=weight_quant(quant),
-        bias_quant=bias_quant(quant),
-        return_quant_tensor=out_quant_tensor,
-    )
