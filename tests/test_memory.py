@@ -1,0 +1,24 @@
+"""Emulating a million inputs streams in batches: peak memory stays under 2 GiB."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+SCRIPT = """
+import resource, sys
+import numpy as np
+from fpgadl import api
+x = np.random.default_rng(0).uniform(-2, 2, size=(1_000_000, 64)).astype(np.float32)
+y = api.emulate(sys.argv[1], x, engine="fast")
+assert y.shape == (1_000_000, 10) and y.dtype == np.float32
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+def test_million_inputs_under_two_gib(default_run):
+    out, _, _ = default_run
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(out / "hls")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    peak = int(proc.stdout.strip().splitlines()[-1])
+    assert peak < 2 * 2**30, f"peak RSS {peak / 2**30:.2f} GiB"
