@@ -389,13 +389,14 @@ class MergeNet(torch.nn.Module):
         self.thresh = torch.nn.Threshold(0.5, 0.0)
         self.elu = torch.nn.ELU()
         self.relu = torch.nn.ReLU()
+        self.prelu = torch.nn.PReLU(12)
         self.fc3 = torch.nn.Linear(36, 6)
 
     def forward(self, x):
         a, b = self.fc1(x), self.fc2(x)
         t = self.leaky(self.bn(a + b))
         v = torch.maximum(self.relu(a), self.thresh(b))
-        w = torch.minimum(self.elu(a - b), a)
+        w = torch.minimum(self.elu(a - b), self.prelu(a))
         c = torch.cat([torch.cat([t, a * b], dim=1), v], dim=1)
         return self.fc3(c), w
 
@@ -548,6 +549,97 @@ def test_softmax_latency_legacy_argmax(tmp_path):
     x = _inputs((8,), scale=2.0)
     for c, f in zip(hm.predict(x), emulate(hm, x)):
         assert np.array_equal(f, c)
+
+
+@needs_csim
+def test_onnx_softplus_softsign_selu_elu(tmp_path):
+    """Activations only hls4ml's ONNX front end produces, from a hand-written ONNX graph."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(4)
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((8, 12)).astype(np.float32), "W"),
+        numpy_helper.from_array(rng.standard_normal(12).astype(np.float32), "B"),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["x", "W"], ["h0"]),
+        helper.make_node("Add", ["h0", "B"], ["h"]),
+        helper.make_node("Softplus", ["h"], ["a"]),
+        helper.make_node("Softsign", ["h"], ["b"]),
+        helper.make_node("Selu", ["h"], ["c"]),
+        helper.make_node("Elu", ["h"], ["d"], alpha=0.5),
+        helper.make_node("Concat", ["a", "b"], ["ab"], axis=-1),
+        helper.make_node("Concat", ["c", "d"], ["cd"], axis=-1),
+        helper.make_node("Concat", ["ab", "cd"], ["y"], axis=-1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "acts",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 48])],
+        inits,
+    )
+    model = cleanup_model(ModelWrapper(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])))
+    hm = _compiled(_qonnx_to_hls(model, tmp_path, _qonnx_config(model)))
+    acts = [str(layer.get_attr("activation")).lower() for layer in hm.get_layers()]
+    assert {"softplus", "softsign", "selu", "elu"} <= set(acts)
+    x = _inputs((8,), scale=2.0)
+    assert np.array_equal(emulate(hm, x), hm.predict(x))
+
+
+# ---- recurrent ---------------------------------------------------------------------------------
+
+
+class Recurrent(torch.nn.Module):
+    def __init__(self, kind):
+        super().__init__()
+        self.rnn = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[kind](4, 8, batch_first=True)
+
+    def forward(self, x):
+        return self.rnn(x)[0]
+
+
+def _recurrent_to_hls(kind, out_dir: Path, precision: str):
+    torch.manual_seed(5)
+    module = Recurrent(kind).eval()
+    config = hls4ml.utils.config.config_from_pytorch_model(
+        module,
+        (10, 4),
+        granularity="name",
+        backend="Vitis",
+        default_precision=precision,
+        channels_last_conversion="off",
+        transpose_outputs=False,
+    )
+    for layer_cfg in config["LayerName"].values():
+        prec = layer_cfg.get("Precision")
+        if isinstance(prec, dict):
+            for key, value in prec.items():
+                if value == "auto":
+                    prec[key] = precision
+    return hls4ml.converters.convert_from_pytorch_model(
+        module, output_dir=str(out_dir), backend="Vitis", io_type="io_parallel", hls_config=config
+    )
+
+
+@pytest.fixture(scope="module")
+def recurrent(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rnn")
+    # GRU with hls4ml's usual types, LSTM with a narrow saturating accumulator and rounding state
+    gru = _compiled(_recurrent_to_hls("gru", out / "gru", "fixed<16,6>"))
+    lstm = _compiled(_recurrent_to_hls("lstm", out / "lstm", "fixed<12,4,RND,SAT>"))
+    return gru, lstm
+
+
+@needs_csim
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_gru_lstm(recurrent, kind):
+    hm = recurrent[0 if kind == "gru" else 1]
+    assert _layer(hm, kind.upper()).class_name == kind.upper()
+    x = _inputs((10, 4), n=3000, scale=3.0)
+    csim, fast = hm.predict(x), emulate(hm, x)
+    assert fast.shape == csim.shape == (3000, 8)
+    assert np.array_equal(fast, csim)
 
 
 # ---- errors ------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from fpgadl.emulator.registry import (
     register,
     require,
     result_type,
+    weight_mantissas,
 )
 
 _LIBM = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
@@ -31,6 +32,8 @@ _LIBM.expf.restype = ctypes.c_float
 _LIBM.expf.argtypes = [ctypes.c_float]
 _LIBM.tanh.restype = ctypes.c_double
 _LIBM.tanh.argtypes = [ctypes.c_double]
+_LIBM.log.restype = ctypes.c_double
+_LIBM.log.argtypes = [ctypes.c_double]
 
 
 def _function_name(layer) -> str:
@@ -93,6 +96,51 @@ def elu_table(table_size: int, table_t: FixedType) -> np.ndarray:
     return from_float(np.array(vals, dtype=np.float64), table_t)
 
 
+def softplus_table(table_size: int, table_t: FixedType) -> np.ndarray:
+    # std::log(std::exp(input) + 1.): expf, then double addition and log, returned as float
+    vals = [np.float32(_LIBM.log(float(np.float32(_LIBM.expf(float(v)))) + 1.0)) for v in _lut_inputs(table_size, 8.0)]
+    return from_float(np.array(vals, dtype=np.float64), table_t)
+
+
+def softsign_table(table_size: int, table_t: FixedType) -> np.ndarray:
+    # input / (std::abs(input) + 1.): float abs, double arithmetic, returned as float
+    vals = [np.float32(float(v) / (abs(float(v)) + 1.0)) for v in _lut_inputs(table_size, 8.0)]
+    return from_float(np.array(vals, dtype=np.float64), table_t)
+
+
+def selu_table(table_size: int, table_t: FixedType) -> np.ndarray:
+    ii = np.arange(table_size, dtype=np.float64)
+    in_val = (-8.0 * ii / np.float64(np.float32(table_size))).astype(np.float32)
+    vals = [
+        np.float32(
+            1.0507009873554804934193349852946 * (1.6732632423543772848170429916717 * (_LIBM.expf(float(v)) - 1.0))
+        )
+        for v in in_val
+    ]
+    return from_float(np.array(vals, dtype=np.float64), table_t)
+
+
+def lut_activation(name: str, x_t: FixedType, res_t: FixedType, table_size: int, table_t: FixedType):
+    """A table activation (sigmoid, tanh, softplus, softsign) from input mantissas to result mantissas."""
+    if name == "sigmoid":
+        table, span, off = sigmoid_table(table_size, table_t), 16, 8
+    elif name == "softplus":
+        table, span, off = softplus_table(table_size, table_t), 16, 8
+    elif name == "softsign":
+        table, span, off = softsign_table(table_size, table_t), 16, 8
+    elif name == "tanh":
+        table, span, off = tanh_table(table_size, table_t), 8, 4
+    else:
+        raise ValueError(name)
+    out = cast(table, table_t.frac, res_t)  # res[ii] = (res_T) table[index]
+
+    def fn(m):
+        return out[_table_index(m, x_t, table_size, span, off)]
+
+    fn.max_abs = int(np.abs(out).max())  # bound on every output mantissa, for overflow proofs
+    return fn
+
+
 def _elementwise(layer, fn):
     out_shape = tuple(layer.get_output_variable().shape)
 
@@ -120,15 +168,22 @@ def activation(layer):
             return cast(np.clip(m, 0, hi), x_t.frac, res_t)
 
         return _elementwise(layer, relu_max)
-    if name in ("sigmoid", "tanh"):
+    if name in ("sigmoid", "tanh", "softplus", "softsign"):
+        table_size = int(layer.get_attr("table_size"))
+        return _elementwise(layer, lut_activation(name, x_t, res_t, table_size, attr_type(layer, "table_t")))
+    if name == "selu":
         table_size = int(layer.get_attr("table_size"))
         table_t = attr_type(layer, "table_t")
-        if name == "sigmoid":
-            table, span, off = sigmoid_table(table_size, table_t), 16, 8
-        else:
-            table, span, off = tanh_table(table_size, table_t), 8, 4
-        out = cast(table, table_t.frac, res_t)
-        return _elementwise(layer, lambda m: out[_table_index(m, x_t, table_size, span, off)])
+        table = cast(selu_table(table_size, table_t), table_t.frac, res_t)
+        lam_t = FixedType(16, 1, signed=False)  # typedef ap_ufixed<16, 1> selu_const_t
+        lam = from_float(np.array([1.0507009873554805]), lam_t)[0]
+
+        def selu(m):
+            # index = datareg * N / -8, clamped to [0, N-1]; positive branch lambda * datareg
+            idx = np.clip(-_table_index(m, x_t, table_size, 8, 0, clamp=False), 0, table_size - 1)
+            return np.where(m >= 0, cast(m * lam, x_t.frac + lam_t.frac, res_t), table[idx])
+
+        return _elementwise(layer, selu)
     raise UnsupportedLayerError(layer, f"activation function nnet::{name}")
 
 
@@ -167,3 +222,20 @@ def parametrized_activation(layer):
 
         return _elementwise(layer, elu)
     raise UnsupportedLayerError(layer, f"activation function nnet::{name}")
+
+
+@register("PReLU")
+def prelu(layer):
+    """prelu(): res = data > 0 ? data : alpha[i] * data (full-precision product)."""
+    (x_t,) = input_types(layer)
+    res_t = result_type(layer)
+    alpha, a_t = weight_mantissas(layer, "param")
+    alpha = alpha.reshape(-1)
+    frac = x_t.frac + a_t.frac
+
+    def kernel(m):
+        flat = m.reshape(m.shape[0], -1)
+        y = np.where(flat > 0, cast(flat, x_t.frac, res_t), cast(flat * alpha, frac, res_t))
+        return y.reshape(m.shape)
+
+    return kernel

@@ -85,9 +85,15 @@ def result_type(layer) -> FixedType:
     return fixed_type(layer, layer.get_output_variable().type.precision)
 
 
+def data_inputs(layer) -> list[str]:
+    """The layer's input tensors that carry data (hls4ml leaves e.g. a Reshape's removed shape
+    constant in ``inputs`` as an empty name with no variable; the firmware never reads it)."""
+    return [name for name in layer.inputs if layer.get_input_variable(name) is not None]
+
+
 def input_types(layer) -> list[FixedType]:
-    """Types of the layer's inputs (the C++ template's data_T), in input order."""
-    return [fixed_type(layer, layer.get_input_variable(name).type.precision) for name in layer.inputs]
+    """Types of the layer's data inputs (the C++ template's data_T), in input order."""
+    return [fixed_type(layer, layer.get_input_variable(name).type.precision) for name in data_inputs(layer)]
 
 
 def attr_type(layer, name: str) -> FixedType:

@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 from fpgadl.emulator.fastfixed import from_float
 from fpgadl.emulator.fixed import FixedType, to_float
 from fpgadl.emulator.kernels import build_kernel
-from fpgadl.emulator.registry import Kernel, UnsupportedLayerError, fixed_type
+from fpgadl.emulator.registry import Kernel, UnsupportedLayerError, data_inputs, fixed_type
 
 __all__ = ["Plan", "emulate", "plan"]
 
@@ -55,7 +55,7 @@ def plan(hls_model) -> Plan:
         steps.append(
             _Step(
                 name=layer.name,
-                inputs=[] if layer.class_name == "Input" else list(layer.inputs),
+                inputs=[] if layer.class_name == "Input" else data_inputs(layer),
                 output=layer.outputs[0],
                 kernel=build_kernel(layer),
                 out_type=fixed_type(layer, var.type.precision),

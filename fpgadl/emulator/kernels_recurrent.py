@@ -1,0 +1,178 @@
+"""GRU and LSTM kernels: ``gru_stack`` / ``lstm_stack`` of nnet_recurrent.h (io_parallel, static state).
+
+Per time step the firmware runs two dense products into ``accum_t`` (input and recurrent
+weights, each with its own bias), adds them gate by gate in ``accum_t``, applies the recurrent
+activation (``activation_recr``, normally the sigmoid table) and the state activation
+(``activation``, normally the tanh table) with the table sizes and types of their own generated
+configs, and combines the gates in full precision before assigning the new state to the layer's
+result type.  The state starts at zero for every sample (``reset_state`` on the first step).
+hls4ml's Vitis templates have no SimpleRNN, so that class stays unsupported.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from fpgadl.emulator.activations import lut_activation
+from fpgadl.emulator.fastfixed import cast, convert
+from fpgadl.emulator.fixed import FixedType
+from fpgadl.emulator.kernels_dense import DenseArithmetic, _check_strategy
+from fpgadl.emulator.registry import (
+    UnsupportedLayerError,
+    attr_type,
+    fixed_type,
+    input_types,
+    register,
+    require,
+    result_type,
+    weight_mantissas,
+)
+
+
+def _structs(layer) -> dict[str, str]:
+    """Body text of every struct in the layer's generated config, by struct name."""
+    text = layer.get_attr("config_cpp") or ""
+    return {m.group(1): m.group(2) for m in re.finditer(r"struct (\w+)\s*:[^{]*\{(.*?)\n\};", text, re.S)}
+
+
+def _named_type(layer, name: str) -> FixedType:
+    for value in layer.attributes.values():
+        if getattr(value, "name", None) == name and hasattr(value, "precision"):
+            return fixed_type(layer, value.precision)
+    raise UnsupportedLayerError(layer, f"cannot resolve type {name}")
+
+
+def _activation(layer, structs, body: str, which: str, x_t: FixedType, res_t: FixedType):
+    """The recurrent template's `activation_recr` / `activation` as a mantissa function."""
+    fn = re.search(rf"using {which} = nnet::activation::(\w+)<", body)
+    cfg = re.search(
+        rf"typedef (\w+) {'ACT_CONFIG_(?:GRU|LSTM)' if which == 'activation_recr' else 'ACT_CONFIG_T'};", body
+    )
+    require(layer, fn is not None and cfg is not None, f"cannot read {which} from the config")
+    name, act_cfg = fn.group(1), structs.get(cfg.group(1), "")
+    if name == "relu":
+
+        def relu(m):
+            return convert(np.maximum(m, 0), x_t, res_t)
+
+        relu.max_abs = res_t.max_mantissa
+        return relu
+    require(layer, name in ("sigmoid", "tanh"), f"recurrent activation nnet::activation::{name}")
+    size = re.search(r"table_size = (\d+);", act_cfg)
+    table = re.search(r"typedef (\w+) table_t;", act_cfg)
+    require(layer, size is not None and table is not None, f"no table in the {which} config")
+    return lut_activation(name, x_t, res_t, int(size.group(1)), _named_type(layer, table.group(1)))
+
+
+def _mult(layer, structs, cfg_name: str, x_t: FixedType, w_key: str, b_key: str) -> DenseArithmetic:
+    body = structs.get(cfg_name, "")
+    accum = re.search(r"typedef (\w+) accum_t;", body)
+    require(layer, accum is not None, f"no accum_t in {cfg_name}")
+    accum_t = _named_type(layer, accum.group(1))
+    w, w_t = weight_mantissas(layer, w_key)
+    b, b_t = weight_mantissas(layer, b_key)
+    n_out = w.shape[-1] if w.ndim > 1 else b.size
+    # nnet::dense<data_T, accum_t, mult_config>: the product lands in accum_t itself
+    return DenseArithmetic(layer, x_t, w.reshape(-1, n_out), w_t, b, b_t, accum_t, accum_t)
+
+
+def _common(layer, kind: str):
+    structs = _structs(layer)
+    main = next((body for body in structs.values() if f"ACT_CONFIG_{kind}" in body), None)
+    require(layer, main is not None, "no recurrent config found")
+    values = dict(re.findall(r"static const \w+ (\w+)\s*=\s*(\w+);", main))
+    require(layer, values.get("use_static") == "true", "non-static recurrent state")
+    mult1 = re.search(r"typedef (\w+) mult_config1;", main).group(1)
+    mult2 = re.search(r"typedef (\w+) mult_config2;", main).group(1)
+    accum_t = attr_type(layer, "accum_t")
+    _check_strategy(layer, accum_t)
+    (x_t,) = input_types(layer)
+    res_t = result_type(layer)
+    return structs, main, values, mult1, mult2, accum_t, x_t, res_t
+
+
+def _fits(layer, bound: int) -> None:
+    """Gate products and state updates are formed exactly in int64: prove they cannot overflow."""
+    require(layer, bound < 2**62, f"a state update can reach {bound.bit_length()} bits, more than int64 holds")
+
+
+def _sequence_kernel(layer, values, res_t, step, n_state_arrays):
+    n_seq, n_in = int(values["n_sequence"]), int(values["n_in"])
+    n_state, n_seq_out = int(values["n_state"]), int(values["n_sequence_out"])
+    out_shape = tuple(int(d) for d in layer.get_output_variable().shape)
+
+    def kernel(x):
+        n = x.shape[0]
+        data = x.reshape(n, n_seq, n_in)
+        states = [np.zeros((n, n_state), dtype=np.int64) for _ in range(n_state_arrays)]
+        outs = []
+        for t in range(n_seq):
+            states = step(data[:, t, :], states)
+            outs.append(states[0])
+        y = np.stack(outs, axis=1) if n_seq_out > 1 else states[0]
+        return y.reshape((n, *out_shape))
+
+    return kernel
+
+
+@register("GRU")
+def gru(layer):
+    structs, main, values, mult1, mult2, accum_t, x_t, res_t = _common(layer, "GRU")
+    n = int(values["n_state"])
+    pytorch_order = values.get("pytorch_order") == "true"
+    dense_x = _mult(layer, structs, mult1, x_t, "weight", "bias")
+    dense_h = _mult(layer, structs, mult2, res_t, "recurrent_weight", "recurrent_bias")
+    sigma = _activation(layer, structs, main, "activation_recr", accum_t, accum_t)
+    act = _activation(layer, structs, main, "activation", accum_t, accum_t)
+    fa = accum_t.frac
+    one = 1 << fa
+    fh = res_t.frac
+    f = max(2 * fa, fh + fa)
+    acc_max, h_max = 1 << (accum_t.width - 1), max(-res_t.min_mantissa, res_t.max_mantissa)
+    _fits(layer, sigma.max_abs * acc_max)  # r * tmpres_state_zr
+    _fits(layer, act.max_abs * (one + sigma.max_abs) * 2 ** (f - 2 * fa) + h_max * sigma.max_abs * 2 ** (f - fh - fa))
+
+    def step(x, states):
+        (h,) = states
+        tx = dense_x(x)  # tmpres
+        th = dense_h(h)  # tmpres_state_zr
+        zr = sigma(cast(tx[:, : 2 * n] + th[:, : 2 * n], fa, accum_t))  # tmpres_zr
+        r, z = (zr[:, :n], zr[:, n:]) if pytorch_order else (zr[:, n:], zr[:, :n])
+        state_h = cast(r * th[:, 2 * n :], 2 * fa, accum_t)  # tmpres_state_h
+        hh = act(cast(tx[:, 2 * n :] + state_h, fa, accum_t))  # tmpres_h
+        # (res_T)(tmpres_h * (1 - z) + h_state * z), all in full precision
+        total = ((hh * (one - z)) << (f - 2 * fa)) + ((h * z) << (f - fh - fa))
+        return [cast(total, f, res_t)]
+
+    return _sequence_kernel(layer, values, res_t, step, 1)
+
+
+@register("LSTM")
+def lstm(layer):
+    structs, main, values, mult1, mult2, accum_t, x_t, res_t = _common(layer, "LSTM")
+    n = int(values["n_state"])
+    dense_x = _mult(layer, structs, mult1, x_t, "weight", "bias")
+    dense_h = _mult(layer, structs, mult2, res_t, "recurrent_weight", "recurrent_bias")
+    sigma = _activation(layer, structs, main, "activation_recr", accum_t, accum_t)
+    act = _activation(layer, structs, main, "activation", accum_t, accum_t)
+    act_state = _activation(layer, structs, main, "activation", res_t, accum_t)  # tanh(s_state)
+    fa, fr = accum_t.frac, res_t.frac
+    ifo_index = np.r_[0 : 2 * n, 3 * n : 4 * n]
+    f = max(2 * fa, fr + fa)
+    s_max = max(-res_t.min_mantissa, res_t.max_mantissa)
+    _fits(layer, act.max_abs * sigma.max_abs * 2 ** (f - 2 * fa) + s_max * sigma.max_abs * 2 ** (f - fr - fa))
+    _fits(layer, sigma.max_abs * act_state.max_abs)  # o * tanh(s_state)
+
+    def step(x, states):
+        h, s = states
+        tx, th = dense_x(x), dense_h(h)
+        ifo = sigma(cast(tx[:, ifo_index] + th[:, ifo_index], fa, accum_t))  # tmpres_ifo
+        c = act(cast(tx[:, 2 * n : 3 * n] + th[:, 2 * n : 3 * n], fa, accum_t))  # tmpres_c
+        # s_state = tmpres_c * i + s_state * f, assigned to res_T
+        s = cast(((c * ifo[:, :n]) << (f - 2 * fa)) + ((s * ifo[:, n : 2 * n]) << (f - fr - fa)), f, res_t)
+        h = cast(ifo[:, 2 * n :] * act_state(s), 2 * fa, res_t)  # h_state = o * tanh(s_state)
+        return [h, s]
+
+    return _sequence_kernel(layer, values, res_t, step, 2)
