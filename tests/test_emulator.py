@@ -153,7 +153,7 @@ def _compiled(hls_model):
     return hls_model
 
 
-def _pytorch_to_hls(module, shapes, out_dir: Path, layer_config=None, default="fixed<16,6>"):
+def _pytorch_to_hls(module, shapes, out_dir: Path, layer_config=None, default="fixed<16,6>", io_type="io_parallel"):
     config = hls4ml.utils.config_from_pytorch_model(
         module, shapes, granularity="name", backend="Vitis", default_precision=default
     )
@@ -166,7 +166,7 @@ def _pytorch_to_hls(module, shapes, out_dir: Path, layer_config=None, default="f
     for layer, extra in (layer_config or {}).items():
         config["LayerName"][layer].update(extra)
     return hls4ml.converters.convert_from_pytorch_model(
-        module, output_dir=str(out_dir), backend="Vitis", io_type="io_parallel", hls_config=config
+        module, output_dir=str(out_dir), backend="Vitis", io_type=io_type, hls_config=config
     )
 
 
@@ -585,6 +585,97 @@ def test_onnx_softplus_softsign_selu_elu(tmp_path):
     assert {"softplus", "softsign", "selu", "elu"} <= set(acts)
     x = _inputs((8,), scale=2.0)
     assert np.array_equal(emulate(hm, x), hm.predict(x))
+
+
+@needs_csim
+def test_global_pooling_narrow_accumulator(tmp_path):
+    from onnx import TensorProto, helper
+
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["x"], ["a"]),
+        helper.make_node("GlobalMaxPool", ["x"], ["b"]),
+        helper.make_node("Sub", ["a", "b"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "gp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 1, 1])],
+    )
+    model = cleanup_model(ModelWrapper(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])))
+    config = _qonnx_config(model)
+    for name, layer_cfg in config["LayerName"].items():
+        if "Pool" in name:
+            layer_cfg.setdefault("Precision", {})["accum"] = "fixed<12,5,RND,SAT>"
+    hm = _compiled(_qonnx_to_hls(model, tmp_path, config))
+    assert [layer.class_name for layer in hm.get_layers()].count("GlobalPooling2D") == 2
+    x = _inputs((4, 6, 6), scale=4.0)
+    assert np.array_equal(emulate(hm, x), hm.predict(x))
+
+
+# ---- io_stream -----------------------------------------------------------------------------------
+
+
+class StreamConvNet(torch.nn.Module):
+    """Convolutions with padding (hls4ml inserts ZeroPadding layers in io_stream), stream pooling."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = torch.nn.Conv1d(2, 4, 3, padding=1)
+        self.p1 = torch.nn.AvgPool1d(2)
+        self.c2 = torch.nn.Conv2d(1, 3, 3, padding=1)
+        self.p2 = torch.nn.MaxPool2d(2)
+        self.p3 = torch.nn.AvgPool2d(2)
+        self.bn = torch.nn.BatchNorm2d(3)
+
+    def forward(self, x, y):
+        a = self.p1(torch.relu(self.c1(x)))
+        b = self.bn(self.p3(self.p2(self.c2(y))))
+        return a.flatten(1), b
+
+
+class StreamLutNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = torch.nn.Linear(8, 16), torch.nn.Linear(16, 10)
+        self.sigmoid, self.softmax = torch.nn.Sigmoid(), torch.nn.Softmax(dim=-1)
+
+    def forward(self, x):
+        return self.softmax(self.fc2(self.sigmoid(self.fc1(x))))
+
+
+@pytest.fixture(scope="module")
+def stream_models(tmp_path_factory):
+    torch.manual_seed(6)
+    out = tmp_path_factory.mktemp("stream")
+    conv = _pytorch_to_hls(
+        _randomise_batchnorm(StreamConvNet()), [(2, 16), (1, 8, 8)], out / "conv", io_type="io_stream"
+    )
+    merge = _pytorch_to_hls(_randomise_batchnorm(MergeNet()), [(8,)], out / "merge", io_type="io_stream")
+    lut = _pytorch_to_hls(StreamLutNet().eval(), [(8,)], out / "lut", io_type="io_stream")
+    return {name: _compiled(hm) for name, hm in (("conv", conv), ("merge", merge), ("lut", lut))}
+
+
+@needs_csim
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["conv", "merge", "lut"])
+def test_io_stream(stream_models, name):
+    hm = stream_models[name]
+    assert hm.config.get_config_value("IOType") == "io_stream"
+    classes = {layer.class_name for layer in hm.get_layers()}
+    expected = {
+        "conv": {"ZeroPadding1D", "ZeroPadding2D", "Pooling1D", "Pooling2D", "Repack"},
+        "merge": {"Clone", "Merge", "Concatenate"},
+        "lut": {"Softmax", "Activation"},
+    }[name]
+    assert expected <= classes
+    if name == "conv":
+        x = [_inputs((16, 2), scale=4.0, seed=7), _inputs((8, 8, 1), scale=4.0, seed=8)]
+    else:
+        x = _inputs((8,), scale=4.0, seed=9)
+    csim, fast = hm.predict(x), emulate(hm, x)
+    for c, f in zip(csim if isinstance(csim, list) else [csim], fast if isinstance(fast, list) else [fast]):
+        assert np.array_equal(f, c)
 
 
 # ---- recurrent ---------------------------------------------------------------------------------

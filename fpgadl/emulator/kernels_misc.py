@@ -19,7 +19,9 @@ from fpgadl.emulator.fixed import FixedType
 from fpgadl.emulator.registry import (
     UnsupportedLayerError,
     attr_type,
+    fixed_type,
     input_types,
+    is_io_stream,
     register,
     require,
     result_type,
@@ -55,6 +57,21 @@ def reshape(layer):
     conv = _same_type_or_cast(x_t, result_type(layer))
     shape = _out_shape(layer)
     return lambda m: conv(m.reshape((m.shape[0], *shape)))
+
+
+@register("Clone")
+def clone(layer):
+    """clone_stream (io_stream): the same values on every output stream."""
+    (x_t,) = input_types(layer)
+    outs = [layer.get_output_variable(name) for name in layer.outputs]
+    convs = [_same_type_or_cast(x_t, fixed_type(layer, v.type.precision)) for v in outs]
+    return lambda m: tuple(conv(m) for conv in convs)
+
+
+@register("Repack")
+def repack(layer):
+    """repack_stream (io_stream): regroups stream words, values unchanged."""
+    return reshape(layer)
 
 
 @register("Transpose")
@@ -117,18 +134,21 @@ def _pool_builder(layer, ndim: int, global_pool: bool):
     op = str(layer.get_attr("pool_op"))
     require(layer, op in ("Max", "Average"), f"pool_op {op}")
     require(layer, layer.get_attr("data_format", "channels_last") == "channels_last", "channels_first")
+    if is_io_stream(layer):
+        return _stream_pool_builder(layer, ndim, global_pool, x_t, res_t, accum_t, op)
     in_shape = tuple(int(d) for d in layer.get_input_variable().shape)
     out_shape = _out_shape(layer)
     if global_pool:
-        spatial = in_shape[:-1]
+        # the firmware indexes data[pixel * n_filt + filt] from the config, whatever the variable shape
+        n_filt, n_pix = _global_geometry(layer, ndim)
 
         def kernel(m):
             n = m.shape[0]
-            w = m.reshape(n, -1, in_shape[-1]).transpose(0, 2, 1)  # (n, chan, pixels)
+            w = m.reshape(n, n_pix, n_filt).transpose(0, 2, 1)  # (n, chan, pixels)
             if op == "Max":
                 y = convert(w.max(axis=-1), x_t, accum_t)
             else:
-                y = _avg(layer, w, np.int64(int(np.prod(spatial))), x_t, accum_t)
+                y = _avg(layer, w, np.int64(n_pix), x_t, accum_t)
             return convert(y, accum_t, res_t).reshape((n, *out_shape))
 
         return kernel
@@ -196,6 +216,79 @@ def _pool_builder(layer, ndim: int, global_pool: bool):
             if pad_any:
                 w = np.where(valid[None, :, :, None], w, 0)
             y = _avg(layer, w.transpose(0, 1, 3, 2), counts[None, :, None], x_t, accum_t)
+        return convert(y, accum_t, res_t).reshape((n, *out_shape))
+
+    return kernel
+
+
+def _global_geometry(layer, ndim: int) -> tuple[int, int]:
+    """(n_filt, pixels) of a global pooling layer's config."""
+    n_filt = int(layer.get_attr("n_filt"))
+    if ndim == 1:
+        return n_filt, int(layer.get_attr("n_in"))
+    return n_filt, int(layer.get_attr("in_height")) * int(layer.get_attr("in_width"))
+
+
+def _stream_pool_builder(layer, ndim, global_pool, x_t, res_t, accum_t, op):
+    """nnet_pooling_stream.h: window values are assigned to accum_t first; averages add them in
+    a balanced tree (each sum assigned to accum_t) and divide by the window size; global pooling
+    folds the pixels in stream order into an accum_t accumulator."""
+    from fpgadl.emulator.softmax import _tree_sum
+
+    in_shape = tuple(int(d) for d in layer.get_input_variable().shape)
+    out_shape = _out_shape(layer)
+    n_chan = in_shape[-1]
+    if global_pool:
+        pack = layer.get_input_variable().type
+        n_chan, n_pix = _global_geometry(layer, ndim)
+        require(layer, getattr(pack, "n_elem", n_chan) == n_chan, "stream words holding several pixels")
+        require(layer, accum_t.saturation_bits == 0, "accum_t with saturation bits")
+
+        def global_kernel(m):
+            n = m.shape[0]
+            pix = convert(m.reshape(n, n_pix, n_chan), x_t, accum_t)
+            if op == "Max":
+                init = accum_t.min_mantissa  # hls::numeric_limits<accum_t>::min()
+                y = np.maximum(pix.max(axis=1), init)
+            else:
+                y = np.zeros((n, n_chan), dtype=np.int64)
+                for i in range(n_pix):  # data_window = data_window + pixel, in accum_t
+                    y = cast(y + pix[:, i, :], accum_t.frac, accum_t)
+                y = np.sign(y) * (np.abs(y) // n_pix)  # accum_t / (H * W), truncated toward zero
+            return convert(y, accum_t, res_t).reshape((n, *out_shape))
+
+        return global_kernel
+
+    if ndim == 1:
+        sizes, pool, stride = [layer.get_attr("n_in")], [layer.get_attr("pool_width")], [layer.get_attr("stride_width")]
+        pads = [(layer.get_attr("pad_left"), layer.get_attr("pad_right"))]
+    else:
+        sizes = [layer.get_attr("in_height"), layer.get_attr("in_width")]
+        pool = [layer.get_attr("pool_height"), layer.get_attr("pool_width")]
+        stride = [layer.get_attr("stride_height"), layer.get_attr("stride_width")]
+        pads = [
+            (layer.get_attr("pad_top"), layer.get_attr("pad_bottom")),
+            (layer.get_attr("pad_left"), layer.get_attr("pad_right")),
+        ]
+    require(layer, not any(p0 or p1 for p0, p1 in pads), "padding in a streaming pooling layer")
+    require(layer, list(pool) == list(stride), "streaming pooling with stride != pool size")
+    offsets = [tuple(o) for o in np.ndindex(*pool)]
+    limits = [size // k * k for size, k in zip(sizes, pool)]
+
+    def kernel(m):
+        n = m.shape[0]
+        # window element order kh, kw as in the line buffer; values first assigned to accum_t
+        views = [
+            convert(m[(slice(None), *(slice(o, lim, k) for o, lim, k in zip(off, limits, pool)))], x_t, accum_t)
+            for off in offsets
+        ]
+        if op == "Max":
+            y = views[0].copy()
+            for v in views[1:]:
+                np.maximum(y, v, out=y)
+        else:
+            y = _tree_sum(views, accum_t)
+            y = np.sign(y) * (np.abs(y) // len(views))  # sum / N, truncated toward zero
         return convert(y, accum_t, res_t).reshape((n, *out_shape))
 
     return kernel
@@ -277,17 +370,38 @@ def merge(layer):
 
 @register("Concatenate")
 def concatenate(layer):
+    """concatenate{1,2,3}d with the extents and axis of the generated config."""
     t1, t2 = input_types(layer)
     res_t = result_type(layer)
-    axis = int(layer.get_attr("axis"))
+    name = _function_name(layer)
+    match = re.fullmatch(r"concatenate([123])d", name)
+    require(layer, match is not None, f"concatenation function nnet::{name or '?'}")
+    k = int(match.group(1))
+    cfg = dict(re.findall(r"static const \w+ (\w+) = (-?\d+);", layer.get_attr("config_cpp") or ""))
+    shape1 = tuple(int(cfg.get(f"n_elem1_{i}", -1)) for i in range(k))
+    shape2 = tuple(int(cfg.get(f"n_elem2_{i}", -1)) for i in range(k))
+    sizes = [int(np.prod(layer.get_input_variable(n).shape)) for n in layer.inputs[:2]]
+    # hls4ml 1.3.0 can emit e.g. concatenate3d with zero extents for 1-D tensors: the firmware then
+    # never writes its output (undefined values), which no emulator can reproduce.
+    require(
+        layer,
+        [int(np.prod(shape1)), int(np.prod(shape2))] == sizes,
+        f"generated extents {shape1} + {shape2} do not cover the inputs ({sizes} elements); csim output is undefined",
+    )
+    axis = int(cfg.get("axis", -1))
+    if axis in (k, -1):
+        ax = k - 1
+    elif k == 3 and axis in (2, -2):
+        ax = 1
+    else:
+        ax = 0
     out_shape = _out_shape(layer)
-    ndim = len(out_shape)
-    ax = axis if axis < 0 else axis - 1  # hls4ml axes count the batch dimension
-    require(layer, -ndim <= ax < ndim, f"axis {axis}")
 
     def kernel(a, b):
         n = a.shape[0]
-        y = np.concatenate([cast(a, t1.frac, res_t), cast(b, t2.frac, res_t)], axis=ax if ax < 0 else ax + 1)
+        y = np.concatenate(
+            [convert(a.reshape(n, *shape1), t1, res_t), convert(b.reshape(n, *shape2), t2, res_t)], axis=ax + 1
+        )
         return y.reshape((n, *out_shape))
 
     return kernel

@@ -121,6 +121,11 @@ def weight_mantissas(layer, key: str) -> tuple[np.ndarray, FixedType]:
     return from_float(data, t), t
 
 
+def is_io_stream(layer) -> bool:
+    """True when the model was converted with io_type='io_stream' (some kernels differ there)."""
+    return layer.model.config.get_config_value("IOType") == "io_stream"
+
+
 def require(layer, condition: bool, reason: str) -> None:
     if not condition:
         raise UnsupportedLayerError(layer, reason)

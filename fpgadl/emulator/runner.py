@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 from fpgadl.emulator.fastfixed import from_float
 from fpgadl.emulator.fixed import FixedType, to_float
 from fpgadl.emulator.kernels import build_kernel
-from fpgadl.emulator.registry import Kernel, UnsupportedLayerError, data_inputs, fixed_type
+from fpgadl.emulator.registry import Kernel, data_inputs, fixed_type
 
 __all__ = ["Plan", "emulate", "plan"]
 
@@ -28,11 +28,15 @@ __all__ = ["Plan", "emulate", "plan"]
 class _Step:
     name: str  # hls4ml layer name (trace key)
     inputs: list[str]  # tensor names consumed
-    output: str  # tensor name produced
+    outputs: list[str]  # tensor names produced (a kernel with several returns a tuple)
     kernel: Kernel
-    out_type: FixedType
+    out_type: FixedType  # of the first output (what hls4ml traces)
     out_shape: tuple[int, ...]
     is_input: bool
+
+    @property
+    def output(self) -> str:
+        return self.outputs[0]
 
 
 @dataclass
@@ -43,20 +47,19 @@ class Plan:
     inputs: list[tuple[str, FixedType, tuple[int, ...]]]  # (tensor, input_t, shape) per model input
     outputs: list[str]  # output tensor names, in hls_model.outputs order
     last_use: dict[str, int]  # tensor -> index of the last step reading it
+    out_types: dict[str, FixedType]  # tensor -> type
 
 
 def plan(hls_model) -> Plan:
     """Build every layer's kernel; raises UnsupportedLayerError naming the first unsupported layer."""
     steps: list[_Step] = []
     for layer in hls_model.get_layers():
-        if len(layer.outputs) != 1:
-            raise UnsupportedLayerError(layer, f"{len(layer.outputs)} outputs")
         var = layer.get_output_variable()
         steps.append(
             _Step(
                 name=layer.name,
                 inputs=[] if layer.class_name == "Input" else data_inputs(layer),
-                output=layer.outputs[0],
+                outputs=list(layer.outputs),
                 kernel=build_kernel(layer),
                 out_type=fixed_type(layer, var.type.precision),
                 out_shape=tuple(int(d) for d in var.shape),
@@ -66,6 +69,7 @@ def plan(hls_model) -> Plan:
     in_steps = [s for s in steps if s.is_input]
     input_names = list(hls_model.inputs)
     by_output = {s.output: s for s in in_steps}
+    out_types = {o: s.out_type for s in steps for o in s.outputs}
     inputs = []
     for name in input_names:
         step = by_output.get(name)
@@ -76,7 +80,7 @@ def plan(hls_model) -> Plan:
     for i, s in enumerate(steps):
         for t in s.inputs:
             last_use[t] = i
-    return Plan(steps=steps, inputs=inputs, outputs=list(hls_model.outputs), last_use=last_use)
+    return Plan(steps=steps, inputs=inputs, outputs=list(hls_model.outputs), last_use=last_use, out_types=out_types)
 
 
 def _to_host_float(m: np.ndarray, t: FixedType, dtype) -> np.ndarray:
@@ -122,15 +126,17 @@ def _run_batch(p: Plan, xs, lo: int, hi: int, dtype, results, traces) -> None:
             y = step.kernel(tensors[step.output])
         else:
             y = step.kernel(*(tensors[t] for t in step.inputs))
-        tensors[step.output] = y
+        ys = y if isinstance(y, tuple) else (y,)
+        if len(ys) != len(step.outputs):
+            raise RuntimeError(f"kernel of {step.name} returned {len(ys)} arrays for {len(step.outputs)} outputs")
+        tensors.update(zip(step.outputs, ys))
         if traces:
-            traces[step.name][lo:hi] = _to_host_float(y, step.out_type, dtype)
+            traces[step.name][lo:hi] = _to_host_float(ys[0], step.out_type, dtype)
         for t in step.inputs:
             if p.last_use.get(t) == i and t not in p.outputs:
                 del tensors[t]
-    out_types = {s.output: s.out_type for s in p.steps}
     for res, o in zip(results, p.outputs):
-        res[lo:hi] = _to_host_float(tensors[o], out_types[o], dtype).reshape(hi - lo, -1)
+        res[lo:hi] = _to_host_float(tensors[o], p.out_types[o], dtype).reshape(hi - lo, -1)
 
 
 def emulate(
@@ -155,8 +161,8 @@ def emulate(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     p = plan(hls_model)
     xs, n, dtype = _split_inputs(p, x)
-    out_steps = {s.output: s for s in p.steps}
-    results = [np.empty((n, int(np.prod(out_steps[o].out_shape))), dtype=dtype) for o in p.outputs]
+    out_shapes = {o: s.out_shape for s in p.steps for o in s.outputs}
+    results = [np.empty((n, int(np.prod(out_shapes[o]))), dtype=dtype) for o in p.outputs]
     traces = {s.name: np.empty((n, *s.out_shape), dtype=dtype) for s in p.steps} if trace else {}
     # The per-batch GEMMs are small: BLAS worker threads cost more than they save (6-9x slower
     # on a busy 2-core machine), so the whole run stays single-threaded.

@@ -21,6 +21,7 @@ from fpgadl.emulator.registry import (
     UnsupportedLayerError,
     fixed_type,
     input_types,
+    is_io_stream,
     register,
     require,
     result_type,
@@ -113,6 +114,11 @@ def softmax(layer):
     n_in, n_slice = int(cfg["n_in"]), int(cfg["n_slice"])
     n_outer, n_inner = int(cfg["n_outer"]), int(cfg["n_inner"])
     require(layer, n_outer * n_slice * n_inner == n_in, "inconsistent softmax slicing")
+    if is_io_stream(layer):
+        # The streaming softmax normalises each stream word separately; it equals the parallel one
+        # when one word holds the whole vector.
+        pack = getattr(layer.get_input_variable().type, "n_elem", None)
+        require(layer, pack == n_in and n_outer == n_inner == 1, "streaming softmax over several stream words")
     out_shape = tuple(int(d) for d in layer.get_output_variable().shape)
 
     def sliced(fn):
