@@ -27,6 +27,7 @@ from brevitas.quant import (
     Int8ActPerTensorFixedPoint,
     Int8Bias,
     Int8WeightPerTensorFixedPoint,
+    Int8WeightPerTensorFloat,
     Uint8ActPerTensorFixedPoint,
 )
 from qonnx.core.modelwrapper import ModelWrapper
@@ -610,6 +611,32 @@ def test_global_pooling_narrow_accumulator(tmp_path):
     hm = _compiled(_qonnx_to_hls(model, tmp_path, config))
     assert [layer.class_name for layer in hm.get_layers()].count("GlobalPooling2D") == 2
     x = _inputs((4, 6, 6), scale=4.0)
+    assert np.array_equal(emulate(hm, x), hm.predict(x))
+
+
+class FloatScaleMLP(torch.nn.Module):
+    """Weights with float (non power-of-two) scales: hls4ml rescales with ApplyAlpha layers."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp = qnn.QuantIdentity(act_quant=Int8ActPerTensorFixedPoint, return_quant_tensor=True)
+        self.fc1 = qnn.QuantLinear(16, 8, bias=True, weight_quant=Int8WeightPerTensorFloat, return_quant_tensor=True)
+        self.relu = qnn.QuantReLU(act_quant=Uint8ActPerTensorFixedPoint, return_quant_tensor=True)
+        self.fc2 = qnn.QuantLinear(8, 4, bias=True, weight_quant=Int8WeightPerTensorFloat, return_quant_tensor=False)
+
+    def forward(self, x):
+        return self.fc2(self.relu(self.fc1(self.inp(x))))
+
+
+@needs_csim
+def test_apply_alpha_from_float_scales(tmp_path):
+    module = _calibrated(FloatScaleMLP(), (16,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = _clean_qonnx(module, (16,), tmp_path)
+        hm = _compiled(_qonnx_to_hls(model, tmp_path, _qonnx_config(model, _input_precision(module, (16,)))))
+    assert [layer.class_name for layer in hm.get_layers()].count("ApplyAlpha") == 2
+    x = _inputs((16,), scale=3.0)
     assert np.array_equal(emulate(hm, x), hm.predict(x))
 
 
