@@ -120,4 +120,4 @@ def train(model: torch.nn.Module, data: Dataset, recipe: Recipe, progress: Progr
 
 
 # Family trainers (dbn, autoencoder, dqn, gan) live with their zoo modules and register on import.
-import fpgadl.zoo  # noqa: F401
+import fpgadl.zoo  # noqa: E402, F401

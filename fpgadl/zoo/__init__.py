@@ -45,7 +45,7 @@ def xavier_init(model: torch.nn.Module) -> torch.nn.Module:
 
 
 # Builders register themselves on import.
-from fpgadl.zoo import (  # noqa: F401
+from fpgadl.zoo import (  # noqa: E402, F401
     autoencoder,
     cnn,
     dbn,

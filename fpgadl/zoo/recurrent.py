@@ -85,9 +85,7 @@ class QuantRecurrentNet(torch.nn.Module):
         return twin.eval()
 
     @torch.no_grad()
-    def hls_precisions(
-        self, state_result: bool | None = None, wide: str = "fixed<32,12>"
-    ) -> dict[str, dict[str, str]]:
+    def hls_precisions(self, state_result: bool | None = None, wide: str = "fixed<32,12>") -> dict[str, dict[str, str]]:
         """hls4ml `LayerName` precisions for the twin: every weight and bias in a type that holds it
         exactly, the input port as the input quantizer's type, internal arithmetic `wide`.
 
@@ -154,9 +152,12 @@ def convert_twin(
     backend: str = "Vitis",
     io_type: str = "io_parallel",
     state_result: bool | None = None,
+    table_size: int = 4096,
 ):
     """hls4ml project for a recurrent net via the PyTorch front end (not compiled).
 
+    The gate tables get `table_size` entries over [-8, 8) (hls4ml's default 1024 doubles the deviation
+    from torch; 4096 measured: GRU 0.033 -> 0.016, LSTM 0.128 -> 0.060 max |logit error|).
     Channels-last conversion is off (the input is already (timesteps, features), which is what hls4ml's
     recurrent layers read). hls4ml 1.3.0 transposes Dense weights from torch's (out, in) to its (in, out)
     only inside that conversion pass, so with it off they are transposed here.
@@ -178,6 +179,7 @@ def convert_twin(
     input_name = next(iter(names))
     names[input_name]["Precision"]["result"] = precisions["input"]["result"]
     names["rnn"]["Precision"].update(precisions["rnn"])
+    names["rnn"]["TableSize"] = table_size  # entries of the sigmoid/tanh gate tables over [-8, 8)
     names["fc"]["Precision"].update(precisions["fc"])
     hls_model = hls4ml.converters.convert_from_pytorch_model(
         twin, output_dir=output_dir, backend=backend, io_type=io_type, hls_config=config
