@@ -206,3 +206,11 @@ def test_csim_deviation_is_bounded(name, tmp_path):
     print(f"{name}: max |csim - torch| = {dev:.6f}, argmax agreement = {agree:.3f}")
     assert not np.array_equal(y_csim, y_torch)  # if this starts failing, the family became exact: move it
     assert dev <= max_dev and agree >= min_agree
+
+
+def test_gan_sample_grid_writes_a_png(tmp_path):
+    from fpgadl.zoo.gan import sample_grid
+
+    path = tmp_path / "grid.png"
+    sample_grid(load_dataset("digits-latent").y_test[:16], str(path), cols=8)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
