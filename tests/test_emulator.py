@@ -491,6 +491,34 @@ def test_conv1d_avgpool_padding_stride_resize_two_inputs(torch_models):
     _assert_trace_equal(hm, [a[:300] for a in xs])
 
 
+class Pointwise(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c2 = torch.nn.Conv2d(3, 5, 1)
+        self.c1 = torch.nn.Conv1d(3, 4, 1)
+
+    def forward(self, x, y):
+        return self.c2(x).flatten(1), self.c1(y).flatten(1)
+
+
+@needs_csim
+@pytest.mark.parametrize("io_type", ["io_parallel", pytest.param("io_stream", marks=pytest.mark.slow)])
+def test_pointwise_convolutions_narrow_accumulator(tmp_path, io_type):
+    torch.manual_seed(7)
+    narrow = {"Precision": {"accum": "fixed<10,4,RND,SAT>", "result": "fixed<10,4,RND,SAT>"}}
+    hm = _compiled(
+        _pytorch_to_hls(
+            Pointwise().eval(), [(3, 6, 6), (3, 10)], tmp_path, {"c1": narrow, "c2": narrow}, io_type=io_type
+        )
+    )
+    classes = [layer.class_name for layer in hm.get_layers()]
+    assert "PointwiseConv1D" in classes and "PointwiseConv2D" in classes
+    assert _prec(_layer(hm, "PointwiseConv2D"), "accum_t") == "fixed<10,4,RND,SAT,0>"
+    xs = [_inputs((6, 6, 3), scale=4.0), _inputs((10, 3), scale=4.0, seed=1)]
+    for c, f in zip(hm.predict(xs), emulate(hm, xs)):
+        assert np.array_equal(f, c)
+
+
 # ---- lookup-table activations ------------------------------------------------------------------
 
 

@@ -277,11 +277,13 @@ def _conv_builder(layer, ndim: int):
     return kern
 
 
-@register("Conv1D")
+# hls4ml turns 1x1 convolutions into Pointwise classes; their kernels (pointwise_conv_1d_latency_cl,
+# and conv_2d_latency_cl for 2-D) compute the same per-product accum_t sums over the channels.
+@register("Conv1D", "PointwiseConv1D")
 def conv1d(layer):
     return _conv_builder(layer, 1)
 
 
-@register("Conv2D")
+@register("Conv2D", "PointwiseConv2D")
 def conv2d(layer):
     return _conv_builder(layer, 2)
