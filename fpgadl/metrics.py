@@ -38,6 +38,22 @@ def mse(recipe: Recipe, x: np.ndarray, y: np.ndarray, predict: Predict) -> float
     return float(np.mean((out.astype(np.float64) - y.reshape(out.shape)) ** 2))
 
 
+@register_metric("reward")
+def reward(recipe: Recipe, x: np.ndarray, y: np.ndarray, predict: Predict) -> float:
+    """Mean episode reward of the greedy policy argmax Q(s, a), the Q-values from this stage's engine."""
+    from fpgadl.zoo.cartpole import greedy_reward
+
+    return greedy_reward(predict, episodes=int(recipe.train.params.get("eval_episodes", 20)))
+
+
+@register_metric("fidelity")
+def fidelity(recipe: Recipe, x: np.ndarray, y: np.ndarray, predict: Predict) -> float:
+    """Classifier-based fidelity of the images this stage's engine generates from the test latents."""
+    from fpgadl.zoo.gan import fidelity as image_fidelity
+
+    return image_fidelity(predict(x))
+
+
 def evaluate(recipe: Recipe, x: np.ndarray, y: np.ndarray, predict: Predict) -> float:
     return METRICS[recipe.metric](recipe, x, y, predict)
 

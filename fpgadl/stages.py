@@ -40,10 +40,6 @@ def build(cfg: RunConfig, input_shape: tuple, n_out: int) -> torch.nn.Module:
     return build_model(r.model.arch, r.model.params, r.quant, input_shape, n_out)
 
 
-def _n_out(data) -> int:
-    return data.n_classes or int(np.prod(data.y_train.shape[1:]) or 1)
-
-
 def load_trained(run: RunDir, cfg: RunConfig) -> torch.nn.Module:
     info = run.read_json("train.json")
     model = build(cfg, tuple(info["input_shape"]), info["n_out"])
@@ -75,7 +71,7 @@ def train_stage(run: RunDir, cfg: RunConfig) -> None:
 
     data = load_data(cfg)
     seed_everything(cfg.recipe.train.seed)
-    model = build(cfg, data.input_shape, _n_out(data))
+    model = build(cfg, data.input_shape, data.n_out)
     result = train(model, data, cfg.recipe, cfg.progress)
     with atomic_path(run / MODEL, ".pt") as tmp:
         torch.save(model.state_dict(), tmp)
@@ -87,7 +83,7 @@ def train_stage(run: RunDir, cfg: RunConfig) -> None:
         run / "train.json",
         {
             "input_shape": list(data.input_shape),
-            "n_out": _n_out(data),
+            "n_out": data.n_out,
             "epochs_run": result.epochs_run,
             "best_epoch": result.best_epoch,
             "best_val": result.best_val,

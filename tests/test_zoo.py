@@ -124,7 +124,7 @@ def qonnx_csim(model: torch.nn.Module, x: np.ndarray, out_dir) -> np.ndarray:
     from qonnx.transformation.gemm_to_matmul import GemmToMatMul
     from qonnx.util.cleanup import cleanup_model
 
-    from fpgadl.zoo.rewrites import RemoveInverseTransposes, ResizeToChannelsLast
+    from fpgadl.rewrites import RemoveInverseTransposes, ResizeToChannelsLast
 
     model.eval()
     path = str(out_dir / "model.qonnx.onnx")

@@ -1,5 +1,5 @@
-"""QONNX graph rewrites some zoo families need before hls4ml's ONNX front end (run after
-`ConvertToChannelsLastAndClean`).
+"""QONNX graph rewrites hls4ml's ONNX front end needs after qonnx's clean-up (run by `fpgadl.convert.clean`
+after `ConvertToChannelsLastAndClean`; on graphs without Resize they change nothing).
 
 qonnx's channels-last conversion does not know Resize: it leaves it channels-first, wrapped in
 Transposes, with the RoI input empty (''). hls4ml 1.3.0 then cannot find the shape of input '' and its
