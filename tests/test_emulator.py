@@ -378,6 +378,30 @@ def test_cnn_narrow_accumulator(cnn):
         assert np.array_equal(fast_trace[name], values), name
 
 
+def _resource_config(model, module, accum=None):
+    config = _qonnx_config(model, _input_precision(module, (1, 8, 8)))
+    for name, reuse in (("Conv_0", 4), ("MatMul_0", 6)):
+        config["LayerName"][name].update(Strategy="Resource", ReuseFactor=reuse)
+        if accum:
+            config["LayerName"][name]["Precision"]["accum"] = accum
+    return config
+
+
+@needs_csim
+def test_cnn_resource_strategy(tmp_path):
+    """Resource kernels read transposed weights and add in another order (fine for WRAP accumulators)."""
+    module = _calibrated(QuantCNN(), (1, 8, 8), seed=3)
+    model = _clean_qonnx(module, (1, 8, 8), tmp_path)
+    hm = _compiled(_qonnx_to_hls(model, tmp_path / "wrap", _resource_config(model, module)))
+    assert {layer.get_attr("strategy") for layer in hm.get_layers()} >= {"resource"}
+    x = _inputs((8, 8, 1), scale=4.0)
+    assert np.array_equal(emulate(hm, x), hm.predict(x))
+    # a saturating accumulator would make the order matter: refused, not guessed
+    sat = _qonnx_to_hls(model, tmp_path / "sat", _resource_config(model, module, "fixed<12,4,RND,SAT>"))
+    with pytest.raises(UnsupportedLayerError, match="resource strategy"):
+        emulate(sat, x[:10])
+
+
 # ---- PyTorch front end: merges, normalisation, parametrised activations, conv variants -------
 
 

@@ -157,25 +157,41 @@ class DenseArithmetic:
         return acc_out
 
 
-def _check_strategy(layer, accum_t: FixedType) -> None:
+def _check_strategy(layer, arith: DenseArithmetic) -> None:
     strategy = str(layer.get_attr("strategy", "latency")).lower()
     require(layer, strategy in ("latency", "resource"), f"strategy {strategy}")
     if strategy == "resource":
-        # Resource kernels add the same per-product accum_t values in a different order; only
-        # a wrapping accumulator makes that order irrelevant.
-        require(layer, _is_modular(accum_t), "resource strategy with a saturating accum_t")
+        # Resource kernels add the same per-product accum_t values in another order; that order
+        # is irrelevant when the accumulator wraps or provably never overflows.
+        require(
+            layer,
+            _is_modular(arith.accum_t) or arith.accum_identity,
+            "resource strategy with an accum_t that can saturate (accumulation order not modelled)",
+        )
+
+
+def matrix(layer, key: str) -> tuple[np.ndarray, FixedType]:
+    """A weight matrix as (n_in, n_out) mantissas, index ``i * n_out + j`` as dense_latency reads it.
+
+    The resource strategy stores the transpose (hls4ml's ApplyResourceStrategy moves the output
+    axis first); dense_resource indexes that layout, so the arithmetic is the same matrix.
+    """
+    w, w_t = weight_mantissas(layer, key)
+    if layer.get_attr("_weights_transposed", False):
+        return w.reshape(w.shape[0], -1).T.copy(), w_t
+    return w.reshape(-1, w.shape[-1]), w_t
 
 
 def _layer_arith(layer) -> DenseArithmetic:
     (x_t,) = input_types(layer)
     accum_t = attr_type(layer, "accum_t")
-    _check_strategy(layer, accum_t)
-    w, w_t = weight_mantissas(layer, "weight")
+    w, w_t = matrix(layer, "weight")
     b, b_t = (None, None)
     if "bias" in layer.weights:
         b, b_t = weight_mantissas(layer, "bias")
-    n_out = w.shape[-1]
-    return DenseArithmetic(layer, x_t, w.reshape(-1, n_out), w_t, b, b_t, accum_t, result_type(layer))
+    arith = DenseArithmetic(layer, x_t, w, w_t, b, b_t, accum_t, result_type(layer))
+    _check_strategy(layer, arith)
+    return arith
 
 
 @register("Dense")

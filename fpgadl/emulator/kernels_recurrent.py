@@ -18,7 +18,7 @@ import numpy as np
 from fpgadl.emulator.activations import lut_activation
 from fpgadl.emulator.fastfixed import cast, convert
 from fpgadl.emulator.fixed import FixedType
-from fpgadl.emulator.kernels_dense import DenseArithmetic, _check_strategy
+from fpgadl.emulator.kernels_dense import DenseArithmetic, _check_strategy, matrix
 from fpgadl.emulator.registry import (
     UnsupportedLayerError,
     attr_type,
@@ -71,11 +71,12 @@ def _mult(layer, structs, cfg_name: str, x_t: FixedType, w_key: str, b_key: str)
     accum = re.search(r"typedef (\w+) accum_t;", body)
     require(layer, accum is not None, f"no accum_t in {cfg_name}")
     accum_t = _named_type(layer, accum.group(1))
-    w, w_t = weight_mantissas(layer, w_key)
+    w, w_t = matrix(layer, w_key)
     b, b_t = weight_mantissas(layer, b_key)
-    n_out = w.shape[-1] if w.ndim > 1 else b.size
     # nnet::dense<data_T, accum_t, mult_config>: the product lands in accum_t itself
-    return DenseArithmetic(layer, x_t, w.reshape(-1, n_out), w_t, b, b_t, accum_t, accum_t)
+    arith = DenseArithmetic(layer, x_t, w, w_t, b, b_t, accum_t, accum_t)
+    _check_strategy(layer, arith)
+    return arith
 
 
 def _common(layer, kind: str):
@@ -87,7 +88,6 @@ def _common(layer, kind: str):
     mult1 = re.search(r"typedef (\w+) mult_config1;", main).group(1)
     mult2 = re.search(r"typedef (\w+) mult_config2;", main).group(1)
     accum_t = attr_type(layer, "accum_t")
-    _check_strategy(layer, accum_t)
     (x_t,) = input_types(layer)
     res_t = result_type(layer)
     return structs, main, values, mult1, mult2, accum_t, x_t, res_t
