@@ -371,7 +371,9 @@ def zoo(as_json: JsonOpt = False, debug: DebugOpt = False):
 def main() -> None:
     debug = "--debug" in sys.argv
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode, typer returns a command's typer.Exit code instead of exiting.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except FpgadlError as e:
         if debug:
             raise

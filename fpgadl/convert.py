@@ -27,6 +27,7 @@ from fpgadl.artifacts import atomic_dir, write_json
 from fpgadl.errors import UsageError
 
 PROJECT_NAME = "myproject"
+TWIN_WEIGHTS = "twin.pt"
 META_FILE = "fpgadl.json"
 CLEAN_MODEL = "model.clean.onnx"
 SKIPPED_OPS = ("Dropout", "Identity")
@@ -91,6 +92,9 @@ class ProjectMeta:
     inexact_layers: list[str]
     quant_nodes: list[dict]
     fitted: dict | None = None  # per-layer ReuseFactor/Strategy chosen by --fit
+    frontend: str = "onnx"  # "onnx" (QONNX file) or "pytorch" (a float twin, for recurrent layers)
+    twin: dict | None = None  # pytorch front end: how to rebuild the twin module (weights in TWIN_WEIGHTS)
+    input_prequant: dict | None = None  # quantizer the host applies before a port that cannot round
     fpgadl_version: str = "0.1.0"
 
     @staticmethod
@@ -491,13 +495,96 @@ def load_project(hls_dir: Path, *, output_dir: Path | None = None, trace: bool =
     hls_dir = Path(hls_dir)
     meta = ProjectMeta.load(hls_dir)
     model_path = hls_dir / meta.clean_model
-    if not model_path.is_file():
+    if meta.frontend == "onnx" and not model_path.is_file():
         raise UsageError(f"{hls_dir}: project is incomplete ({meta.clean_model} missing); re-run `fpgadl hls`")
-    mw = ModelWrapper(str(model_path))
     spec = asdict(meta)
     if trace:
         spec["hls_config"] = json.loads(json.dumps(meta.hls_config))
         for layer_cfg in spec["hls_config"].get("LayerName", {}).values():
             layer_cfg["Trace"] = True
+    if meta.frontend == "pytorch":
+        return _pytorch_model_from(hls_dir, spec, output_dir or hls_dir), meta
+    mw = ModelWrapper(str(model_path))
     hls_model = hls_model_from(mw, spec, output_dir or hls_dir)
     return hls_model, meta
+
+
+def _pytorch_model_from(hls_dir: Path, spec: dict, output_dir: Path):
+    import torch
+
+    from fpgadl.zoo.recurrent import convert_pytorch_twin, rebuild_twin
+
+    twin = rebuild_twin(spec["twin"], torch.load(hls_dir / TWIN_WEIGHTS, weights_only=True))
+    config = json.loads(json.dumps(spec["hls_config"]))
+    config["PytorchModel"] = twin
+    config["InputShape"] = tuple(config["InputShape"])
+    with _quiet():
+        return convert_pytorch_twin(
+            twin,
+            config,
+            str(output_dir),
+            project_name=PROJECT_NAME,
+            **spec["convert_kwargs"],
+        )
+
+
+def convert_recurrent(model, hls_dir: Path, opts: ConvertOptions, warn=print) -> ProjectMeta:
+    """A recurrent zoo model (GRU/LSTM) through hls4ml's PyTorch front end, from its float twin.
+
+    hls4ml reads recurrent layers only from PyTorch; the gates are lookup tables, so the project is never
+    exact against torch (fast == csim still is)."""
+    import torch
+
+    from fpgadl.boards import custom_board, load_board
+    from fpgadl.zoo.recurrent import input_prequant, twin_hls_config, twin_spec
+
+    board = custom_board(opts.part, **opts.part_resources) if opts.part else load_board(opts.board)
+    clock = opts.clock_period_ns or board.clock_period_ns
+    with _quiet():
+        config = twin_hls_config(model, backend=opts.backend)
+    config.pop("PytorchModel", None)  # the module itself; rebuilt from `twin` + TWIN_WEIGHTS on load
+    config["InputShape"] = list(config.get("InputShape", []))
+    config["Model"]["Strategy"] = opts.strategy.capitalize()
+    config["Model"]["ReuseFactor"] = opts.reuse_factor
+    spec = twin_spec(model)
+    warn(
+        "note: recurrent layers go through hls4ml's PyTorch front end; their sigmoid/tanh gates are lookup "
+        "tables and deviate from torch; layers: rnn"
+    )
+    meta = ProjectMeta(
+        clean_model="",
+        hls_config=config,
+        convert_kwargs={
+            "io_type": opts.io_type,
+            "backend": opts.backend,
+            "part": board.part,
+            "clock_period": clock,
+        },
+        input_name="input",
+        input_layer=next(iter(config["LayerName"])),
+        input_type=config["LayerName"][next(iter(config["LayerName"]))]["Precision"]["result"],
+        input_shape_onnx=spec["input_shape"],
+        input_transpose=None,
+        output_shape_onnx=[spec["n_out"]],
+        output_shape_hls=[spec["n_out"]],
+        output_transpose=None,
+        board=board.name,
+        board_spec=board.model_dump(mode="json"),
+        part=board.part,
+        clock_period_ns=clock,
+        exact=False,
+        inexact_layers=["rnn"],
+        quant_nodes=[],
+        frontend="pytorch",
+        twin=spec,
+        input_prequant=input_prequant(model),
+    )
+    hls_dir = Path(hls_dir)
+    with atomic_dir(hls_dir) as tmp:
+        torch.save(model.float_twin().state_dict(), tmp / TWIN_WEIGHTS)
+        hls_model = _pytorch_model_from(tmp, asdict(meta), tmp)
+        with _quiet():
+            hls_model.write()
+        write_json(tmp / META_FILE, asdict(meta))
+        _fix_project_paths(tmp, hls_dir)
+    return meta

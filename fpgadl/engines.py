@@ -41,7 +41,17 @@ def check_input(x, meta: ProjectMeta, source: str = "input") -> np.ndarray:
     return x
 
 
+def prequantize(x: np.ndarray, spec: dict) -> np.ndarray:
+    """The model's input quantizer in numpy (round half to even, clamp): for ports that cannot round."""
+    scale = 2.0 ** spec["scale_exponent"]
+    bits = spec["bits"]
+    lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if spec["signed"] else (0, 2**bits - 1)
+    return (np.clip(np.round(x.astype(np.float64) / scale), lo, hi) * scale).astype(x.dtype)
+
+
 def to_firmware_layout(x: np.ndarray, meta: ProjectMeta) -> np.ndarray:
+    if meta.input_prequant:
+        x = prequantize(x, meta.input_prequant)
     if meta.input_transpose:
         x = x.transpose(meta.input_transpose)
     return np.ascontiguousarray(x)

@@ -64,6 +64,24 @@ def export_qcdq_file(model: torch.nn.Module, input_shape: tuple[int, ...], targe
         _resave_inline(path, target)
 
 
+def export_float_file(model: torch.nn.Module, input_shape: tuple[int, ...], target: Path) -> None:
+    """Standard ONNX of a plain-torch module (the float twin of a recurrent net), dynamic batch axis."""
+    model.eval()
+    example = torch.zeros((1, *input_shape), dtype=torch.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            dynamo=False,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+        )
+        _resave_inline(path, target)
+
+
 def onnxruntime_predict(path: Path, x: np.ndarray, batch_size: int = 8192) -> np.ndarray:
     import onnxruntime as ort
 
@@ -72,7 +90,6 @@ def onnxruntime_predict(path: Path, x: np.ndarray, batch_size: int = 8192) -> np
     sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     outs = [
-        sess.run(None, {name: np.ascontiguousarray(x[i : i + batch_size])})[0]
-        for i in range(0, len(x), batch_size)
+        sess.run(None, {name: np.ascontiguousarray(x[i : i + batch_size])})[0] for i in range(0, len(x), batch_size)
     ]
     return np.concatenate(outs).astype(np.float32, copy=False)

@@ -17,6 +17,13 @@ from fpgadl.pipeline import RunConfig, RunDir, Stage
 
 X_TEST, Y_TEST = "data/x_test.npy", "data/y_test.npy"
 MODEL, QONNX, QCDQ = "model.pt", "model.qonnx.onnx", "model.qcdq.onnx"
+# Recurrent nets go through hls4ml's PyTorch front end: their ONNX is the float twin, for onnxruntime.
+TWIN_ONNX = "model.twin.onnx"
+RECURRENT_ARCHS = ("gru", "lstm")
+
+
+def is_recurrent(cfg: RunConfig) -> bool:
+    return cfg.recipe.model.arch in RECURRENT_ARCHS
 
 
 def load_data(cfg: RunConfig):
@@ -102,6 +109,11 @@ def export_stage(run: RunDir, cfg: RunConfig) -> None:
 
     model = load_trained(run, cfg)
     shape = tuple(run.read_json("train.json")["input_shape"])
+    if is_recurrent(cfg):
+        from fpgadl.export import export_float_file
+
+        export_float_file(model.float_twin(), shape, run / TWIN_ONNX)
+        return
     export_qonnx_file(model, shape, run / QONNX)
     export_qcdq_file(model, shape, run / QCDQ)
 
@@ -111,9 +123,22 @@ def verify_stage(run: RunDir, cfg: RunConfig) -> None:
     from fpgadl.export import onnxruntime_predict
 
     x = np.load(run / X_TEST)
-    y, secs = _timed(lambda a: onnxruntime_predict(run / QCDQ, a), x)
+    path, prepare = run / QCDQ, (lambda a: a)
+    if is_recurrent(cfg):  # the float twin has no input quantizer: apply the trained one first
+        model = load_trained(run, cfg)
+
+        def prepare(a):
+            with torch.no_grad():
+                return model.inp(torch.from_numpy(a)).value.numpy()
+
+        path = run / TWIN_ONNX
+
+    def predict(a):
+        return onnxruntime_predict(path, prepare(a))
+
+    y, secs = _timed(predict, x)
     write_npy(run / "predictions/onnxruntime.npy", y)
-    record_metric(run, cfg, "onnxruntime", lambda a: onnxruntime_predict(run / QCDQ, a), secs)
+    record_metric(run, cfg, "onnxruntime", predict, secs)
 
 
 # ---------------------------------------------------------------- convert
@@ -144,7 +169,12 @@ def convert_stage(run: RunDir, cfg: RunConfig) -> None:
         warnings.append(msg)
         cfg.warn(msg)
 
-    meta = convert(run / QONNX, run / "hls", convert_options(cfg), warn=warn)
+    if is_recurrent(cfg):
+        from fpgadl.convert import convert_recurrent
+
+        meta = convert_recurrent(load_trained(run, cfg), run / "hls", convert_options(cfg), warn=warn)
+    else:
+        meta = convert(run / QONNX, run / "hls", convert_options(cfg), warn=warn)
     write_json(
         run / "convert.json",
         {
@@ -205,18 +235,23 @@ STAGE_LIST = [
         ],
         options=lambda c: {"recipe": c.recipe.model_dump(mode="json", exclude={"board", "hls", "target"})},
     ),
-    Stage("export", export_stage, inputs=lambda c: [MODEL, "train.json"], outputs=lambda c: [QONNX, QCDQ]),
+    Stage(
+        "export",
+        export_stage,
+        inputs=lambda c: [MODEL, "train.json"],
+        outputs=lambda c: [TWIN_ONNX] if is_recurrent(c) else [QONNX, QCDQ],
+    ),
     Stage(
         "verify",
         verify_stage,
-        inputs=lambda c: [QCDQ, X_TEST, Y_TEST],
+        inputs=lambda c: [TWIN_ONNX if is_recurrent(c) else QCDQ, X_TEST, Y_TEST],
         outputs=lambda c: ["predictions/onnxruntime.npy", "metrics/onnxruntime.json"],
         options=lambda c: {"metric": c.recipe.metric},
     ),
     Stage(
         "convert",
         convert_stage,
-        inputs=lambda c: [QONNX],
+        inputs=lambda c: [MODEL if is_recurrent(c) else QONNX],
         outputs=lambda c: ["hls/fpgadl.json", "convert.json"],
         options=lambda c: {
             "hls": c.recipe.hls.model_dump(),

@@ -146,27 +146,38 @@ def build_lstm(params: dict, quant: QuantConfig, input_shape: tuple, n_out: int)
     return _build("lstm", params, quant, input_shape, n_out)
 
 
-def convert_twin(
-    model: QuantRecurrentNet,
-    output_dir: str,
-    backend: str = "Vitis",
-    io_type: str = "io_parallel",
-    state_result: bool | None = None,
-    table_size: int = 4096,
-):
-    """hls4ml project for a recurrent net via the PyTorch front end (not compiled).
+def twin_spec(model: QuantRecurrentNet) -> dict:
+    """What rebuilds the float twin's module (its weights go to a state_dict file beside it)."""
+    kind = "lstm" if isinstance(model.rnn, torch.nn.LSTM) else "gru"
+    return {
+        "kind": kind,
+        "input_shape": list(model.input_shape),
+        "hidden": model.rnn.hidden_size,
+        "n_out": model.fc.out_features,
+    }
+
+
+def rebuild_twin(spec: dict, state_dict: dict) -> RecurrentTwin:
+    cls = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[spec["kind"]]
+    twin = RecurrentTwin(
+        cls(spec["input_shape"][1], spec["hidden"], batch_first=True), torch.nn.Linear(spec["hidden"], spec["n_out"])
+    )
+    twin.load_state_dict(state_dict)
+    return twin.eval()
+
+
+def twin_hls_config(
+    model: QuantRecurrentNet, backend: str = "Vitis", state_result: bool | None = None, table_size: int = 4096
+) -> dict:
+    """hls4ml config for the twin: exact weight types, the input port, and `table_size`-entry gate tables.
 
     The gate tables get `table_size` entries over [-8, 8) (hls4ml's default 1024 doubles the deviation
     from torch; 4096 measured: GRU 0.033 -> 0.016, LSTM 0.128 -> 0.060 max |logit error|).
-    Channels-last conversion is off (the input is already (timesteps, features), which is what hls4ml's
-    recurrent layers read). hls4ml 1.3.0 transposes Dense weights from torch's (out, in) to its (in, out)
-    only inside that conversion pass, so with it off they are transposed here.
     """
     import hls4ml
 
-    twin = model.float_twin()
     config = hls4ml.utils.config.config_from_pytorch_model(
-        twin,
+        model.float_twin(),
         tuple(model.input_shape),
         granularity="name",
         backend=backend,
@@ -181,11 +192,42 @@ def convert_twin(
     names["rnn"]["Precision"].update(precisions["rnn"])
     names["rnn"]["TableSize"] = table_size  # entries of the sigmoid/tanh gate tables over [-8, 8)
     names["fc"]["Precision"].update(precisions["fc"])
-    hls_model = hls4ml.converters.convert_from_pytorch_model(
-        twin, output_dir=output_dir, backend=backend, io_type=io_type, hls_config=config
-    )
+    return config
+
+
+def convert_pytorch_twin(twin: RecurrentTwin, config: dict, output_dir: str, **kwargs):
+    """hls4ml project of a float twin through the PyTorch front end (not compiled).
+
+    Channels-last conversion is off (the input is already (timesteps, features), which is what hls4ml's
+    recurrent layers read). hls4ml 1.3.0 transposes Dense weights from torch's (out, in) to its (in, out)
+    only inside that conversion pass, so with it off they are transposed here.
+    """
+    import hls4ml
+
+    hls_model = hls4ml.converters.convert_from_pytorch_model(twin, output_dir=output_dir, hls_config=config, **kwargs)
     for layer in hls_model.get_layers():
         if layer.class_name == "Dense":
             w = layer.get_weights("weight")
             w.data = np.ascontiguousarray(w.data.T)
     return hls_model
+
+
+def input_prequant(model: QuantRecurrentNet) -> dict | None:
+    """The input quantizer the host applies before the port, where the port cannot round (LSTM)."""
+    if not isinstance(model.rnn, torch.nn.LSTM):
+        return None
+    q = model.inp.act_quant
+    return {"scale_exponent": round(math.log2(float(q.scale()))), "bits": int(q.bit_width()), "signed": True}
+
+
+def convert_twin(
+    model: QuantRecurrentNet,
+    output_dir: str,
+    backend: str = "Vitis",
+    io_type: str = "io_parallel",
+    state_result: bool | None = None,
+    table_size: int = 4096,
+):
+    """hls4ml project for a recurrent net via the PyTorch front end (not compiled)."""
+    config = twin_hls_config(model, backend, state_result, table_size)
+    return convert_pytorch_twin(model.float_twin(), config, output_dir, backend=backend, io_type=io_type)
