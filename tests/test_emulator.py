@@ -543,6 +543,29 @@ def test_pointwise_convolutions_narrow_accumulator(tmp_path, io_type):
         assert np.array_equal(f, c)
 
 
+class LayerNormNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.ln = torch.nn.LayerNorm(8)
+
+    def forward(self, x):
+        return self.ln(x)
+
+
+@needs_csim
+def test_layer_normalization(tmp_path):
+    torch.manual_seed(8)
+    module = LayerNormNet().eval()
+    with torch.no_grad():
+        module.ln.weight.uniform_(0.5, 1.5)
+        module.ln.bias.uniform_(-0.5, 0.5)
+    hm = _compiled(_pytorch_to_hls(module, [(4, 8)], tmp_path))
+    layer = _layer(hm, "LayerNormalization")
+    assert _prec(layer, "accum_t") == "fixed<14,4,RND_CONV,SAT,0>"  # hls4ml's rounding, saturating default
+    x = _inputs((4, 8), scale=2.0)
+    assert np.array_equal(emulate(hm, x), hm.predict(x))
+
+
 # ---- lookup-table activations ------------------------------------------------------------------
 
 
