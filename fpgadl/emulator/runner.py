@@ -145,7 +145,8 @@ def emulate(
     """Bit-exact twin of ``hls_model.predict(x)`` (csim) without compiling.
 
     Args:
-        hls_model: hls4ml ModelGraph after conversion (optimizer passes applied; not compiled).
+        hls_model: hls4ml ModelGraph after conversion (optimizer passes applied; not compiled), or
+            a ``Plan`` from ``plan(hls_model)`` to skip rebuilding the kernels on repeated calls.
         x: float32 or float64 array, shape (N, *input_shape) in hls4ml's layout (channels-last),
             or a list of such arrays for a multi-input model.
         batch_size: samples per streamed batch (bounds memory).
@@ -159,7 +160,7 @@ def emulate(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    p = plan(hls_model)
+    p = hls_model if isinstance(hls_model, Plan) else plan(hls_model)
     xs, n, dtype = _split_inputs(p, x)
     out_shapes = {o: s.out_shape for s in p.steps for o in s.outputs}
     results = [np.empty((n, int(np.prod(out_shapes[o]))), dtype=dtype) for o in p.outputs]
