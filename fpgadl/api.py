@@ -18,9 +18,8 @@ from fpgadl.recipes import DEFAULT_RECIPE, load_recipe
 QUANTIZE_STAGES = ("train", "export", "verify")
 
 
-def _recipe(recipe: str, epochs: int | None, seed: int | None):
-    overrides = {"train.epochs": epochs, "train.seed": seed}
-    return load_recipe(recipe, **overrides)
+def _recipe(recipe: str, epochs: int | None, seed: int | None, overrides: dict | None = None):
+    return load_recipe(recipe, **{**(overrides or {}), "train.epochs": epochs, "train.seed": seed})
 
 
 def run(
@@ -36,15 +35,17 @@ def run(
     progress: Callable | None = None,
     reporter: Callable | None = None,
     warn: Callable[[str], None] = print,
+    overrides: dict | None = None,
 ) -> dict:
     """Run the recipe's pipeline into `out` (default build/<recipe>); returns report.json's content
-    (or the manifest when the report stage is not among `stages`)."""
+    (or the manifest when the report stage is not among `stages`). `overrides` sets recipe fields by
+    dotted key, e.g. {"dataset.subset": 600}."""
     from fpgadl.boards import load_board
     from fpgadl.stages import STAGE_LIST
 
     if engine not in ("fast", "csim", "both"):
         raise UsageError(f"--engine {engine!r}: valid: fast, csim, both")
-    r = _recipe(recipe, epochs, seed)
+    r = _recipe(recipe, epochs, seed, overrides)
     load_board(board or r.board)  # fail early, with the valid names, on an unknown board
     run_dir = RunDir(out or Path("build") / r.name)
     cfg = RunConfig(recipe=r, out=run_dir.path, engine=engine, board=board, progress=progress, warn=warn)

@@ -17,7 +17,7 @@ from fpgadl.pipeline import RunConfig, RunDir
 ENGINE_ORDER = ("torch", "onnxruntime", "csim", "fast")
 LABELS = {
     "torch": "QAT torch",
-    "onnxruntime": "onnxruntime (QCDQ)",
+    "onnxruntime": "onnxruntime",
     "csim": "hls4ml csim",
     "fast": "fast emulator",
 }

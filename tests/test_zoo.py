@@ -5,9 +5,8 @@ deviation where it is not; docs/zoo-notes.md explains each)."""
 from __future__ import annotations
 
 import functools
-import math
+from pathlib import Path
 
-import brevitas.nn as qnn
 import numpy as np
 import pytest
 import torch
@@ -106,66 +105,21 @@ def test_gan_fidelity_scores_real_digits_above_noise():
 # --- conversion: export -> hls4ml -> csim, compared with torch --------------------------------------
 
 
-def _input_type(model: torch.nn.Module, x: np.ndarray) -> str:
-    first = next(m for m in model.modules() if isinstance(m, qnn.QuantIdentity))
-    with torch.no_grad():
-        qt = first(torch.from_numpy(x[:1]))
-    k = round(math.log2(float(qt.scale)))
-    assert 2.0**k == float(qt.scale)
-    bits = int(qt.bit_width)
-    return f"fixed<{bits},{bits + k},RND_CONV,SAT>"
+@functools.cache
+def _run(name: str, out_dir: str) -> dict:
+    """The product path: `fpgadl run` on the recipe with brief training, fast and csim engines."""
+    from fpgadl import api
+
+    overrides = {**QUICK, **QUICK_PARAMS.get(name, {})}
+    return api.run(name, out=Path(out_dir) / name, overrides=overrides, warn=lambda m: None)
 
 
-def qonnx_csim(model: torch.nn.Module, x: np.ndarray, out_dir) -> np.ndarray:
-    import hls4ml
-    from brevitas.export import export_qonnx
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
-    from qonnx.transformation.gemm_to_matmul import GemmToMatMul
-    from qonnx.util.cleanup import cleanup_model
-
-    from fpgadl.rewrites import RemoveInverseTransposes, ResizeToChannelsLast
-
-    model.eval()
-    path = str(out_dir / "model.qonnx.onnx")
-    export_qonnx(model, torch.from_numpy(x[:1]), export_path=path)
-    m = cleanup_model(ModelWrapper(path))
-    m = m.transform(ConvertToChannelsLastAndClean())
-    m = cleanup_model(m.transform(GemmToMatMul()))
-    m = cleanup_model(m.transform(ResizeToChannelsLast()).transform(RemoveInverseTransposes()))
-    config = hls4ml.utils.config.config_from_onnx_model(
-        m, granularity="name", backend="Vitis", default_precision="fixed<16,6>"
-    )
-    config["LayerName"][m.graph.input[0].name]["Precision"]["result"] = _input_type(model, x)
-    for name, layer in config["LayerName"].items():
-        if name.startswith("BatchNormalization"):
-            layer["Precision"].update(scale="fixed<32,12>", bias="fixed<32,12>")
-    hm = hls4ml.converters.convert_from_onnx_model(
-        m, output_dir=str(out_dir / "hls"), io_type="io_parallel", backend="Vitis", hls_config=config
-    )
-    hm.compile()
-    x_in = x.transpose(0, 2, 3, 1) if x.ndim == 4 else (x.transpose(0, 2, 1) if x.ndim == 3 else x)
-    y = np.asarray(hm.predict(np.ascontiguousarray(x_in)), dtype=np.float32)
-    return y.reshape(len(x), -1)
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("zoo-runs"))
 
 
-def _compare(name, tmp_path, n=200):
-    recipe, data, model, _ = trained(name)
-    x = data.x_test[:n]
-    y_torch = torch_predict(model, x)
-    if recipe.family == "rnn":
-        from fpgadl.zoo.recurrent import convert_twin
-
-        hm = convert_twin(model, str(tmp_path / "hls"))
-        hm.compile()
-        with torch.no_grad():
-            x_q = model.inp(torch.from_numpy(x)).value.numpy()  # the LSTM port takes on-grid inputs
-        y_csim = np.asarray(hm.predict(np.ascontiguousarray(x_q)), dtype=np.float32).reshape(len(x), -1)
-    else:
-        y_csim = qonnx_csim(model, x, tmp_path)
-    return y_torch, y_csim
-
-
+ENGINES = {"torch", "onnxruntime", "csim", "fast"}
 EXACT = [
     "mlp-digits",
     "softmax-digits",
@@ -175,37 +129,51 @@ EXACT = [
     "lenet-digits",
     "conv1d-mnist1d",
     "gan-digits",
+    "softmax-mnist1d",
+    "mlp-mnist1d",
 ]
 EXACT_SLOW = ["alexnet-digits", "vgg-digits"]
 
 
 @pytest.mark.parametrize("name", EXACT + [pytest.param(n, marks=pytest.mark.slow) for n in EXACT_SLOW])
-def test_csim_equals_torch_exactly(name, tmp_path):
-    y_torch, y_csim = _compare(name, tmp_path)
-    assert np.array_equal(y_csim, y_torch.reshape(len(y_torch), -1))
+def test_every_stage_exact(name, runs_dir):
+    report = _run(name, runs_dir)
+    assert set(report["metrics"]) == ENGINES
+    assert report["exact_expected"] is True
+    for pair, c in report["comparisons"].items():
+        assert c["identical_values"] == 1.0, pair
+    assert [c["name"] for c in report["checks"] if not c["passed"] and "floor" not in c["name"]] == []
 
 
-# name -> (max |csim - torch| allowed, min argmax agreement); measured values in docs/zoo-notes.md
+# name -> (max |csim - torch| allowed, min argmax agreement) after the brief training above;
+# fully trained values are in docs/zoo-notes.md
 BOUNDED = {
-    "mlp-sigmoid-digits": (0.05, 0.9),
+    "mlp-sigmoid-digits": (0.1, 0.9),
     "mlp-tanh-digits": (0.1, 0.95),
-    "gru-mnist1d": (0.05, 0.9),
+    "gru-mnist1d": (0.5, 0.9),  # after 2 epochs; fully trained: 0.016 (docs/zoo-notes.md)
+    "dbn-digits": (0.05, 0.9),
 }
 BOUNDED_SLOW = {
     "resnet-digits": (0.05, 0.97),
-    "lstm-mnist1d": (0.1, 0.95),
+    "lstm-mnist1d": (0.2, 0.95),
 }
 
 
 @pytest.mark.parametrize("name", list(BOUNDED) + [pytest.param(n, marks=pytest.mark.slow) for n in BOUNDED_SLOW])
-def test_csim_deviation_is_bounded(name, tmp_path):
+def test_inexact_families_measured_and_fast_equals_csim(name, runs_dir):
     max_dev, min_agree = {**BOUNDED, **BOUNDED_SLOW}[name]
-    y_torch, y_csim = _compare(name, tmp_path)
-    dev = float(np.abs(y_csim - y_torch).max())
-    agree = float((y_csim.argmax(1) == y_torch.argmax(1)).mean())
-    print(f"{name}: max |csim - torch| = {dev:.6f}, argmax agreement = {agree:.3f}")
-    assert not np.array_equal(y_csim, y_torch)  # if this starts failing, the family became exact: move it
-    assert dev <= max_dev and agree >= min_agree
+    report = _run(name, runs_dir)
+    assert set(report["metrics"]) == ENGINES
+    assert report["comparisons"]["csim|fast"]["identical_values"] == 1.0
+    torch_csim = report["comparisons"]["torch|csim"]
+    assert report["exact_expected"] is False and report["inexact_layers"]
+    assert torch_csim["identical_values"] < 1.0  # if this starts failing, the family became exact: move it
+    assert torch_csim["max_abs_diff"] <= max_dev and torch_csim["argmax_agreement"] >= min_agree
+
+
+def test_every_recipe_is_covered_by_a_pipeline_test():
+    covered = set(EXACT) | set(EXACT_SLOW) | set(BOUNDED) | set(BOUNDED_SLOW)
+    assert covered == set(available_recipes())
 
 
 def test_gan_sample_grid_writes_a_png(tmp_path):
