@@ -354,7 +354,7 @@ def zoo(as_json: JsonOpt = False, debug: DebugOpt = False):
     if as_json:
         _emit(True, rows)
         return
-    t = Table("recipe", "family", "dataset", "bits (in/w/act)", "metric", "bit-exact")
+    t = Table("recipe", "family", "dataset", "bits in/w/act", "metric", "identical outputs")
     for r in rows:
         b = r["bits"]
         t.add_row(
@@ -363,9 +363,9 @@ def zoo(as_json: JsonOpt = False, debug: DebugOpt = False):
             r["dataset"],
             f"{b['input']}/{b['weight']}/{b['act']}",
             r["metric"],
-            ", ".join(r["bit_exact"]),
+            " = ".join(r["bit_exact"]),
         )
-    stdout.print(t)
+    Console(width=max(stdout.width, 110)).print(t)
 
 
 def main() -> None:

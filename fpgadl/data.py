@@ -6,6 +6,8 @@ seed. Images are NCHW (the ONNX layout); `params.flatten` gives flat vectors for
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -73,6 +75,15 @@ def split(x: np.ndarray, y: np.ndarray, val_fraction: float, test_fraction: floa
     return x_train, y_train, x_val, y_val, x_test, y_test
 
 
+@functools.lru_cache(maxsize=8)
+def _generate(name: str, params_json: str):
+    """Generated data is deterministic: make it once per process (the arrays are never written to)."""
+    x, y, n_classes = DATASETS[name](**json.loads(params_json))
+    x.flags.writeable = False
+    y.flags.writeable = False
+    return x, y, n_classes
+
+
 def load_dataset(
     name: str,
     *,
@@ -84,7 +95,7 @@ def load_dataset(
 ) -> Dataset:
     if name not in DATASETS:
         raise UsageError(f"unknown dataset {name!r}; valid: {', '.join(sorted(DATASETS))}")
-    x, y, n_classes = DATASETS[name](**(params or {}))
+    x, y, n_classes = _generate(name, json.dumps(params or {}, sort_keys=True))
     if subset is not None and subset < len(x):
         idx = np.random.default_rng(seed).permutation(len(x))[:subset]
         x, y = x[idx], y[idx]

@@ -98,6 +98,7 @@ def build_report(run: RunDir, cfg: RunConfig) -> dict:
 
     return {
         "recipe": r.name,
+        "run_dir": str(run.path),
         "family": r.family,
         "description": r.description,
         "metric": r.metric,
@@ -182,6 +183,8 @@ def render_markdown(rep: dict) -> str:
             "Layers at fault: "
             + (", ".join(rep["inexact_layers"]) or "input (no power-of-two input quantizer)"),
         ]
+    if (Path(rep.get("run_dir", ".")) / "samples.png").is_file():
+        lines += ["", "## Generated samples (emulated FPGA, test latents)", "", "![samples](samples.png)"]
     if rep["warnings"]:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in rep["warnings"]]
     lines += ["", "## Checks", ""]

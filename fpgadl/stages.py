@@ -211,6 +211,12 @@ def emulate_stage(run: RunDir, cfg: RunConfig) -> None:
 def report_stage(run: RunDir, cfg: RunConfig) -> None:
     from fpgadl.report import build_report, render_markdown
 
+    if cfg.recipe.metric == "fidelity":  # a generator: show what each engine draws from the test latents
+        from fpgadl.zoo.gan import sample_grid
+
+        engine = next(e for e in ("fast", "csim", "torch") if (run / f"predictions/{e}.npy").is_file())
+        with atomic_path(run / "samples.png", ".png") as tmp:
+            sample_grid(np.load(run / f"predictions/{engine}.npy")[:64], str(tmp))
     report = build_report(run, cfg)
     write_json(run / "report.json", report)
     write_text(run / "report.md", render_markdown(report))

@@ -182,3 +182,26 @@ def test_gan_sample_grid_writes_a_png(tmp_path):
     path = tmp_path / "grid.png"
     sample_grid(load_dataset("digits-latent").y_test[:16], str(path), cols=8)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_zoo_command_lists_every_recipe_with_its_exact_stages():
+    import json
+
+    from tests.helpers import run_cli
+
+    proc = run_cli("zoo", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["recipe"]: r for r in json.loads(proc.stdout)}
+    assert set(rows) == set(available_recipes())
+    assert rows["mlp-digits"]["bit_exact"] == ["torch", "onnxruntime", "csim", "fast"]
+    assert rows["mlp-digits"]["bits"] == {"input": 8, "weight": 8, "act": 8, "bias": 16}
+    for name in ("mlp-sigmoid-digits", "resnet-digits", "gru-mnist1d", "lstm-mnist1d", "dbn-digits"):
+        assert rows[name]["bit_exact"] == ["csim", "fast"], name
+    assert set(EXACT) | set(EXACT_SLOW) == {n for n, r in rows.items() if len(r["bit_exact"]) == 4}
+
+
+def test_gan_report_shows_the_emulated_sample_grid(runs_dir):
+    report = _run("gan-digits", runs_dir)
+    run_dir = Path(report["run_dir"])
+    assert (run_dir / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![samples](samples.png)" in (run_dir / "report.md").read_text()
