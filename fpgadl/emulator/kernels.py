@@ -1,14 +1,16 @@
 """All layer kernels of the fast engine; importing this module fills the registry.
 
-The kernels live in topic modules (``kernels_dense``, ``kernels_recurrent``, ``activations``, ``softmax``,
-``kernels_misc``); this
-module imports them and re-exports the registry's entry points.
+The kernels live in topic modules (``kernels_dense``, ``kernels_recurrent``, ``activations``,
+``softmax``, ``kernels_pool``, ``kernels_norm``, ``kernels_misc``); this module imports them and
+re-exports the registry's entry points.
 """
 
 from fpgadl.emulator import (  # noqa: F401  (registration)
     activations,
     kernels_dense,
     kernels_misc,
+    kernels_norm,
+    kernels_pool,
     kernels_recurrent,
     softmax,
 )

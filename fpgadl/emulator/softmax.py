@@ -94,7 +94,7 @@ def _invert_table(addr_t: FixedType, size: int, inv_t: FixedType) -> np.ndarray:
     return from_float(vals.astype(np.float64), inv_t)
 
 
-def _tree_sum(values: list[np.ndarray], t: FixedType) -> np.ndarray:
+def tree_sum(values: list[np.ndarray], t: FixedType) -> np.ndarray:
     """nnet::reduce<accum_t, N, Op_add<accum_t>>: balanced tree, every a + b assigned to accum_t."""
     n = len(values)
     if n == 1:
@@ -102,7 +102,7 @@ def _tree_sum(values: list[np.ndarray], t: FixedType) -> np.ndarray:
     if n == 2:
         return cast(values[0] + values[1], t.frac, t)
     left = 2 ** _floorlog2(n - 1)
-    return cast(_tree_sum(values[:left], t) + _tree_sum(values[left:], t), t.frac, t)
+    return cast(tree_sum(values[:left], t) + tree_sum(values[left:], t), t.frac, t)
 
 
 @register("Softmax")
@@ -172,7 +172,7 @@ def softmax(layer):
             exp_res = exp_table[_idx_from_real_val(d, norm_t, exp_size)]
         else:
             exp_res = exp_table[_idx_from_real_val(x, x_t, exp_size)]
-        total = _tree_sum([exp_res[:, i] for i in range(exp_res.shape[1])], accum_t)
+        total = tree_sum([exp_res[:, i] for i in range(exp_res.shape[1])], accum_t)
         exp_sum = cast(total, accum_t.frac, inv_inp_t)
         inv = inv_table[_idx_from_real_val(exp_sum, inv_inp_t, inv_size)]
         return cast(exp_res * inv[:, None], accum_t.frac + inv_t.frac, res_t)
