@@ -2,9 +2,10 @@
 
 One run, same inputs for every engine: an MLP (64-32-10 on 8x8 digits) and a small CNN
 (conv 3x3x4 - relu - maxpool - dense), Brevitas power-of-two quantizers, exported to QONNX (for
-hls4ml) and QCDQ (for onnxruntime).  Throughput is measured at batch 20,000 (median of repeats);
-"first prediction" is the time from the cleaned ONNX file to the first output: convert + emulate
-for the fast engine, convert + compile + predict for csim.  Every fast output is also checked to
+hls4ml) and QCDQ (for onnxruntime), converted by `fpgadl hls`, run by fpgadl's two engines.
+Throughput is measured at batch 20,000 (median of repeats); "first prediction" is the time from the
+exported QONNX file to the first output: `fpgadl hls` + emulate for the fast engine, `fpgadl hls` +
+compile + predict for csim.  Every fast output is also checked to
 equal csim's exactly.
 
     .venv/bin/python benchmarks/emulator.py [--repeats 5] [--batch 20000]
@@ -24,23 +25,19 @@ import numpy as np
 warnings.filterwarnings("ignore")
 
 import brevitas.nn as qnn  # noqa: E402
-import hls4ml  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
-from brevitas.export import export_onnx_qcdq, export_qonnx  # noqa: E402
 from brevitas.quant import (  # noqa: E402
     Int8ActPerTensorFixedPoint,
     Int8Bias,
     Int8WeightPerTensorFixedPoint,
     Uint8ActPerTensorFixedPoint,
 )
-from qonnx.core.modelwrapper import ModelWrapper  # noqa: E402
-from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean  # noqa: E402
-from qonnx.transformation.gemm_to_matmul import GemmToMatMul  # noqa: E402
-from qonnx.util.cleanup import cleanup_model  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
-from fpgadl.emulator.runner import emulate  # noqa: E402
+from fpgadl import api  # noqa: E402
+from fpgadl.engines import CsimEngine, FastEngine  # noqa: E402
+from fpgadl.export import INPUT_NAME, export_qcdq_file, export_qonnx_file  # noqa: E402
 
 
 def _linear(n_in, n_out, last=False):
@@ -99,43 +96,6 @@ def _train(module, x, y, steps=150):
     return module.eval()
 
 
-def _export(module, shape, out: Path) -> tuple[Path, Path]:
-    example = torch.randn(1, *shape)
-    export_qonnx(module, example, export_path=str(out / "model.qonnx.onnx"))
-    model = cleanup_model(ModelWrapper(str(out / "model.qonnx.onnx")))
-    model = model.transform(ConvertToChannelsLastAndClean())
-    model = model.transform(GemmToMatMul())
-    cleanup_model(model).save(str(out / "clean.onnx"))
-    export_onnx_qcdq(
-        module,
-        example,
-        export_path=str(out / "model.qcdq.onnx"),
-        dynamo=False,
-        input_names=["x"],
-        output_names=["y"],
-        dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
-    )
-    return out / "clean.onnx", out / "model.qcdq.onnx"
-
-
-def _input_precision(module, shape) -> str:
-    with torch.no_grad():
-        q = module.inp(torch.zeros(1, *shape))
-    frac = -int(np.log2(float(q.scale)))
-    return f"fixed<{int(q.bit_width)},{int(q.bit_width) - frac},RND_CONV,SAT>"
-
-
-def _convert(clean: Path, out: Path, input_precision: str):
-    model = ModelWrapper(str(clean))
-    config = hls4ml.utils.config.config_from_onnx_model(
-        model, granularity="name", backend="Vitis", default_precision="fixed<16,6>"
-    )
-    config["LayerName"]["global_in"]["Precision"]["result"] = input_precision
-    return hls4ml.converters.convert_from_onnx_model(
-        model, output_dir=str(out), io_type="io_parallel", backend="Vitis", hls_config=config
-    )
-
-
 def _median_time(fn, repeats):
     times = []
     result = None
@@ -146,33 +106,35 @@ def _median_time(fn, repeats):
     return statistics.median(times), result
 
 
-def bench(name, module, shape, x_torch_layout, x_hls_layout, work: Path, repeats: int):
+def bench(name, module, shape, x_onnx_layout, work: Path, repeats: int):
+    """The product's own path: fpgadl's exports, `fpgadl hls` conversion, and its two engines."""
     out = work / name
-    out.mkdir()
-    clean, qcdq = _export(module, shape, out)
-    inp = _input_precision(module, shape)
-    sample = x_hls_layout[:1]
+    export_qonnx_file(module, shape, out / "model.qonnx.onnx")
+    export_qcdq_file(module, shape, out / "model.qcdq.onnx")
+    sample = x_onnx_layout[:1]
 
-    t0 = time.perf_counter()
-    hm_fast = _convert(clean, out / "fast", inp)
-    first_fast_out = emulate(hm_fast, sample)
+    t0 = time.perf_counter()  # ONNX file -> first prediction, fast engine: convert + emulate
+    api.hls(out / "model.qonnx.onnx", out=out / "fast", warn=lambda m: None)
+    fast = FastEngine(out / "fast")
+    first_fast_out = fast.predict(sample)
     first_fast = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    hm = _convert(clean, out / "csim", inp)
-    hm.compile()
-    first_csim_out = hm.predict(sample)
+    t0 = time.perf_counter()  # ONNX file -> first prediction, csim: convert + compile + predict
+    api.hls(out / "model.qonnx.onnx", out=out / "csim", warn=lambda m: None)
+    csim = CsimEngine(out / "csim")
+    first_csim_out = csim.predict(sample)
     first_csim = time.perf_counter() - t0
     assert np.array_equal(first_fast_out, first_csim_out)
 
-    t_fast, y_fast = _median_time(lambda: emulate(hm_fast, x_hls_layout), repeats)
-    t_csim, y_csim = _median_time(lambda: hm.predict(x_hls_layout), max(1, repeats // 2))
-    sess = ort.InferenceSession(str(qcdq))
-    t_ort, y_ort = _median_time(lambda: sess.run(None, {"x": x_torch_layout})[0], repeats)
+    t_fast, y_fast = _median_time(lambda: fast.predict(x_onnx_layout), repeats)
+    t_csim, y_csim = _median_time(lambda: csim.predict(x_onnx_layout), max(1, repeats // 2))
+    sess = ort.InferenceSession(str(out / "model.qcdq.onnx"), providers=["CPUExecutionProvider"])
+    t_ort, y_ort = _median_time(lambda: sess.run(None, {INPUT_NAME: x_onnx_layout})[0], repeats)
+    csim.close()
     assert np.array_equal(y_fast, y_csim), "fast engine is not bit-exact against csim"
     return {
         "model": name,
-        "n": len(x_hls_layout),
+        "n": len(x_onnx_layout),
         "fast_s": t_fast,
         "csim_s": t_csim,
         "ort_s": t_ort,
@@ -201,10 +163,9 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        rows.append(bench("mlp-64-32-10", mlp, (64,), x_flat, x_flat, work, args.repeats))
+        rows.append(bench("mlp-64-32-10", mlp, (64,), x_flat, work, args.repeats))
         x_nchw = np.ascontiguousarray(x_flat.reshape(-1, 1, 8, 8))
-        x_nhwc = np.ascontiguousarray(x_nchw.transpose(0, 2, 3, 1))
-        rows.append(bench("cnn-conv4-pool-dense", cnn, (1, 8, 8), x_nchw, x_nhwc, work, args.repeats))
+        rows.append(bench("cnn-conv4-pool-dense", cnn, (1, 8, 8), x_nchw, work, args.repeats))
 
     head = (
         f"{'model':<22}{'n':>7}{'fast s':>9}{'csim s':>9}{'ort s':>9}{'csim/fast':>11}{'ort/fast':>10}"
