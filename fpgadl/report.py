@@ -54,6 +54,13 @@ def build_report(run: RunDir, cfg: RunConfig) -> dict:
     metrics = {e: _load(run / f"metrics/{e}.json") for e in preds}
     pairs = {f"{a}|{b}": compare(preds[a], preds[b]) for a, b in itertools.combinations(preds, 2)}
 
+    stress = _load(run / "metrics/stress.json") if len(cfg.engines) > 1 else None
+    if stress:
+        checks_stress = {
+            "name": f"fast == csim on {stress['n']:,} stress inputs (up to 8x the input range)",
+            "passed": stress["identical_values"] == 1.0,
+            "detail": f"{stress['identical_samples']:.4%} identical samples, max |diff| {stress['max_abs_diff']:.3g}",
+        }
     exact_expected = bool(meta.get("exact"))
     checks = []
     if "fast" in preds and "csim" in preds:
@@ -66,9 +73,7 @@ def build_report(run: RunDir, cfg: RunConfig) -> dict:
             }
         )
     if exact_expected:
-        for a, b in itertools.combinations(
-            [e for e in ("torch", "onnxruntime", "csim", "fast") if e in preds], 2
-        ):
+        for a, b in itertools.combinations([e for e in ("torch", "onnxruntime", "csim", "fast") if e in preds], 2):
             if {a, b} == {"csim", "fast"}:
                 continue
             p = pairs[f"{a}|{b}"]
@@ -79,6 +84,8 @@ def build_report(run: RunDir, cfg: RunConfig) -> dict:
                     "detail": f"{p['identical_samples']:.4%} identical samples, max |diff| {p['max_abs_diff']:.3g}",
                 }
             )
+    if stress:
+        checks.append(checks_stress)
     emulated = next((e for e in ("fast", "csim") if e in metrics), None)
     if emulated and r.floor is not None:
         v = metrics[emulated]["value"]
@@ -113,6 +120,7 @@ def build_report(run: RunDir, cfg: RunConfig) -> dict:
         "metrics": {e: m for e, m in metrics.items() if m},
         "comparisons": pairs,
         "stages": {k: {"status": v.get("status"), "seconds": v.get("seconds")} for k, v in manifest.items()},
+        "stress": stress,
         "checks": checks,
         "passed": all(c["passed"] for c in checks),
         "estimate": estimate,
@@ -158,9 +166,7 @@ def render_markdown(rep: dict) -> str:
         "|---|---|---|---|",
     ]
     for e, m in rep["metrics"].items():
-        lines.append(
-            f"| {LABELS.get(e, e)} | {_fmt(m['value'])} | {m['n']} | {_fmt(m.get('samples_per_second'))} |"
-        )
+        lines.append(f"| {LABELS.get(e, e)} | {_fmt(m['value'])} | {m['n']} | {_fmt(m.get('samples_per_second'))} |")
     lines += [
         "",
         "## Bit-identical outputs between stages",
@@ -180,8 +186,7 @@ def render_markdown(rep: dict) -> str:
         lines += [
             "",
             "Not every stage can be bit-exact; the deviation above is measured, not claimed. "
-            "Layers at fault: "
-            + (", ".join(rep["inexact_layers"]) or "input (no power-of-two input quantizer)"),
+            "Layers at fault: " + (", ".join(rep["inexact_layers"]) or "input (no power-of-two input quantizer)"),
         ]
     if (Path(rep.get("run_dir", ".")) / "samples.png").is_file():
         lines += ["", "## Generated samples (emulated FPGA, test latents)", "", "![samples](samples.png)"]

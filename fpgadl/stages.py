@@ -187,10 +187,27 @@ def convert_stage(run: RunDir, cfg: RunConfig) -> None:
 
 
 # ---------------------------------------------------------------- emulate
+# Beyond the test split, fast and csim are compared on this many inputs drawn around it and far outside
+# the input port's range, so saturation and wrap paths run too.
+STRESS_SAMPLES = 10_000
+
+
+def stress_inputs(x: np.ndarray, n: int = STRESS_SAMPLES, seed: int = 0) -> np.ndarray:
+    """Test-split samples scaled by up to +-8x plus noise: in range, on the edges and far outside it."""
+    rng = np.random.default_rng(seed)
+    base = x[rng.integers(0, len(x), n)].astype(np.float64)
+    scale = rng.choice([1.0, -1.0, 2.0, 8.0, 0.5], size=(n,) + (1,) * (x.ndim - 1))
+    spread = max(float(np.abs(x).max()), 1e-3)
+    noise = rng.normal(0.0, 0.1 * spread, size=base.shape)
+    return (base * scale + noise).astype(np.float32)
+
+
 def emulate_stage(run: RunDir, cfg: RunConfig) -> None:
     from fpgadl.engines import check_input, open_engine
 
     x = np.load(run / X_TEST)
+    stress = stress_inputs(x)
+    stress_out = {}
     for name in cfg.engines:
         t0 = time.perf_counter()
         engine = open_engine(run / "hls", name)
@@ -203,8 +220,15 @@ def emulate_stage(run: RunDir, cfg: RunConfig) -> None:
             entry = run.read_json(f"metrics/{name}.json")
             entry["setup_seconds"] = round(setup, 3)
             write_json(run / f"metrics/{name}.json", entry)
+            if len(cfg.engines) > 1:
+                stress_out[name] = engine.predict(check_input(stress, engine.meta, "stress inputs"))
         finally:
             engine.close()
+    if len(stress_out) == 2:
+        from fpgadl.report import compare
+
+        result = compare(stress_out["csim"], stress_out["fast"])
+        write_json(run / "metrics/stress.json", {"n": len(stress), "engines": ["csim", "fast"], **result})
 
 
 # ---------------------------------------------------------------- report
@@ -270,7 +294,9 @@ STAGE_LIST = [
         "emulate",
         emulate_stage,
         inputs=lambda c: ["hls/fpgadl.json", "hls/model.clean.onnx", X_TEST, Y_TEST],
-        outputs=lambda c: [f"predictions/{e}.npy" for e in c.engines],
+        outputs=lambda c: (
+            [f"predictions/{e}.npy" for e in c.engines] + (["metrics/stress.json"] if len(c.engines) > 1 else [])
+        ),
         options=lambda c: {"engines": c.engines, "metric": c.recipe.metric},
     ),
     Stage(
@@ -279,6 +305,7 @@ STAGE_LIST = [
         inputs=lambda c: [
             *_pred(c),
             *[f"metrics/{e}.json" for e in ("torch", "onnxruntime", *c.engines)],
+            *(["metrics/stress.json"] if len(c.engines) > 1 else []),
             "train.json",
             "convert.json",
             "hls/fpgadl.json",

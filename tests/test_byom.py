@@ -55,7 +55,7 @@ def _conv_net() -> torch.nn.Module:
 
 def _inputs(scale: float, lo: float, hi: float) -> np.ndarray:
     rng = np.random.default_rng(1)
-    n = 4000
+    n = 10_000
     x = (rng.standard_normal((n, 1, 8, 8)) * 2).astype(np.float32)  # off-grid almost surely
     k = rng.integers(-130, 130, size=(1000, 1, 8, 8))
     x[:1000] = ((k + 0.5) * scale).astype(np.float32)  # exact ties, both parities, some beyond the range

@@ -38,6 +38,8 @@ def test_report_has_metric_exactness_board_and_times(default_run):
     assert report["input_type"] == "fixed<8,1,RND_CONV,SAT>"
     for pair, c in report["comparisons"].items():
         assert c["identical_samples"] == 1.0, pair
+    # fast == csim beyond the test split too: 10,000 inputs up to 8x outside the input port's range
+    assert report["stress"]["n"] == 10_000 and report["stress"]["identical_values"] == 1.0
     assert set(report["stages"]) >= {"train", "export", "verify", "convert", "emulate"}
     assert all(s["seconds"] >= 0 for s in report["stages"].values())
     md = (out / "report.md").read_text()

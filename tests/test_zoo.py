@@ -139,6 +139,7 @@ EXACT_SLOW = ["alexnet-digits", "vgg-digits"]
 def test_every_stage_exact(name, runs_dir):
     report = _run(name, runs_dir)
     assert set(report["metrics"]) == ENGINES
+    assert report["stress"]["n"] >= 10_000 and report["stress"]["identical_values"] == 1.0  # fast == csim
     assert report["exact_expected"] is True
     for pair, c in report["comparisons"].items():
         assert c["identical_values"] == 1.0, pair
@@ -164,6 +165,7 @@ def test_inexact_families_measured_and_fast_equals_csim(name, runs_dir):
     max_dev, min_agree = {**BOUNDED, **BOUNDED_SLOW}[name]
     report = _run(name, runs_dir)
     assert set(report["metrics"]) == ENGINES
+    assert report["stress"]["n"] >= 10_000 and report["stress"]["identical_values"] == 1.0  # fast == csim
     assert report["comparisons"]["csim|fast"]["identical_values"] == 1.0
     torch_csim = report["comparisons"]["torch|csim"]
     assert report["exact_expected"] is False and report["inexact_layers"]
