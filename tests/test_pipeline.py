@@ -42,6 +42,9 @@ def test_report_has_metric_exactness_board_and_times(default_run):
     assert report["stress"]["n"] == 10_000 and report["stress"]["identical_values"] == 1.0
     assert set(report["stages"]) >= {"train", "export", "verify", "convert", "emulate"}
     assert all(s["seconds"] >= 0 for s in report["stages"].values())
+    # the recipe's target block fits the design to its board: every resource under the 80% ceiling
+    assert all(u <= 0.8 for u in report["estimate"]["utilization"].values()), report["estimate"]["utilization"]
+    assert "| Dense_MatMul_0 | Dense | resource |" in (out / "report.md").read_text()
     md = (out / "report.md").read_text()
     assert "xc7z020clg400-1" in md and "| hls4ml csim vs fast emulator | 100.00% |" in md
 
