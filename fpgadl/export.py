@@ -27,59 +27,50 @@ def _resave_inline(src: Path, target: Path) -> None:
         onnx.save_model(model, str(tmp), save_as_external_data=False)
 
 
-def export_qonnx_file(model: torch.nn.Module, input_shape: tuple[int, ...], target: Path) -> None:
-    from brevitas.export import export_qonnx
-
+def _export(exporter, model: torch.nn.Module, input_shape: tuple[int, ...], target: Path, **kwargs) -> None:
+    """Run one exporter into a temporary folder, then save the model self-contained at `target`."""
     model.eval()
     example = torch.zeros((1, *input_shape), dtype=torch.float32)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
-        export_qonnx(
-            model,
-            example,
-            export_path=str(path),
-            dynamo=False,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-        )
+        exporter(model, example, str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], **kwargs)
         _resave_inline(path, target)
+
+
+DYNAMIC_BATCH = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
+
+
+def export_qonnx_file(model: torch.nn.Module, input_shape: tuple[int, ...], target: Path) -> None:
+    """QONNX (Quant nodes) for hls4ml; batch 1, which is all hls4ml reads."""
+    from brevitas.export import export_qonnx
+
+    _export(lambda m, x, p, **kw: export_qonnx(m, x, export_path=p, **kw), model, input_shape, target, dynamo=False)
 
 
 def export_qcdq_file(model: torch.nn.Module, input_shape: tuple[int, ...], target: Path) -> None:
+    """Standard QuantizeLinear/Clip/DequantizeLinear ONNX for onnxruntime, any batch size."""
     from brevitas.export import export_onnx_qcdq
 
-    model.eval()
-    example = torch.zeros((1, *input_shape), dtype=torch.float32)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.onnx"
-        export_onnx_qcdq(
-            model,
-            example,
-            export_path=str(path),
-            dynamo=False,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-        )
-        _resave_inline(path, target)
+    _export(
+        lambda m, x, p, **kw: export_onnx_qcdq(m, x, export_path=p, **kw),
+        model,
+        input_shape,
+        target,
+        dynamo=False,
+        dynamic_axes=DYNAMIC_BATCH,
+    )
 
 
 def export_float_file(model: torch.nn.Module, input_shape: tuple[int, ...], target: Path) -> None:
-    """Standard ONNX of a plain-torch module (the float twin of a recurrent net), dynamic batch axis."""
-    model.eval()
-    example = torch.zeros((1, *input_shape), dtype=torch.float32)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.onnx"
-        torch.onnx.export(
-            model,
-            (example,),
-            str(path),
-            dynamo=False,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-        )
-        _resave_inline(path, target)
+    """Standard ONNX of a plain-torch module (the float twin of a recurrent net), any batch size."""
+    _export(
+        lambda m, x, p, **kw: torch.onnx.export(m, (x,), p, **kw),
+        model,
+        input_shape,
+        target,
+        dynamo=False,
+        dynamic_axes=DYNAMIC_BATCH,
+    )
 
 
 def onnxruntime_predict(path: Path, x: np.ndarray, batch_size: int = 8192) -> np.ndarray:

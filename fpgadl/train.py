@@ -41,6 +41,33 @@ def register_trainer(family: str):
     return wrap
 
 
+class EarlyStopping:
+    """Early stopping on a validation score (higher is better): records the history, reports progress,
+    keeps the best weights and restores them at the end. Every trainer ends its epochs through this."""
+
+    def __init__(self, model: torch.nn.Module, cfg, progress: Progress | None = None):
+        self.model, self.cfg, self.progress = model, cfg, progress
+        self.best = (-np.inf, 0, copy.deepcopy(model.state_dict()))
+        self.history: list[dict] = []
+        self.epoch = 0
+
+    def step(self, epoch: int, info: dict) -> bool:
+        """Record an epoch (info holds "val"); True when patience has run out."""
+        self.epoch = epoch
+        self.history.append({"epoch": epoch, **info})
+        if info["val"] > self.best[0]:
+            self.best = (info["val"], epoch, copy.deepcopy(self.model.state_dict()))
+        if self.progress:
+            self.progress(epoch, self.cfg.epochs, self.history[-1])
+        return epoch - self.best[1] >= self.cfg.patience
+
+    def finish(self) -> TrainResult:
+        if self.cfg.epochs > 0:
+            self.model.load_state_dict(self.best[2])
+        self.model.eval()
+        return TrainResult(self.epoch, self.best[1], float(self.best[0]), self.history)
+
+
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -80,9 +107,7 @@ def train_supervised(
     x_train = torch.from_numpy(data.x_train)
     y_train = torch.from_numpy(data.y_train)
     gen = torch.Generator().manual_seed(cfg.seed)
-    best = (-np.inf, 0, copy.deepcopy(model.state_dict()))
-    history = []
-    epoch = 0
+    stopper = EarlyStopping(model, cfg, progress)
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         perm = torch.randperm(len(x_train), generator=gen)
@@ -95,20 +120,12 @@ def train_supervised(
             loss = loss_fn(out, target)
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
         sched.step()
         val = _val_score(recipe, torch_predict(model, data.x_val), data.y_val)
-        history.append({"epoch": epoch, "loss": total / len(perm), "val": val})
-        if val > best[0]:
-            best = (val, epoch, copy.deepcopy(model.state_dict()))
-        if progress:
-            progress(epoch, cfg.epochs, history[-1])
-        if epoch - best[1] >= cfg.patience:
+        if stopper.step(epoch, {"loss": total / len(perm), "val": val}):
             break
-    if cfg.epochs > 0:
-        model.load_state_dict(best[2])
-    model.eval()
-    return TrainResult(epochs_run=epoch, best_epoch=best[1], best_val=float(best[0]), history=history)
+    return stopper.finish()
 
 
 def train(model: torch.nn.Module, data: Dataset, recipe: Recipe, progress: Progress | None = None) -> TrainResult:

@@ -16,7 +16,15 @@ import torch
 
 from fpgadl.data import Dataset
 from fpgadl.recipes import Recipe
-from fpgadl.train import Progress, TrainResult, _as_tensor, register_trainer, seed_everything, torch_predict
+from fpgadl.train import (
+    EarlyStopping,
+    Progress,
+    TrainResult,
+    _as_tensor,
+    register_trainer,
+    seed_everything,
+    torch_predict,
+)
 from fpgadl.zoo.cartpole import CartPole, greedy_reward
 
 DEFAULTS = {
@@ -34,9 +42,7 @@ DEFAULTS = {
 
 
 @register_trainer("dqn")
-def train_dqn(
-    model: torch.nn.Module, data: Dataset, recipe: Recipe, progress: Progress | None = None
-) -> TrainResult:
+def train_dqn(model: torch.nn.Module, data: Dataset, recipe: Recipe, progress: Progress | None = None) -> TrainResult:
     cfg = recipe.train
     unknown = set(cfg.params) - set(DEFAULTS)
     if unknown:
@@ -54,14 +60,10 @@ def train_dqn(
     buf_s2 = np.zeros((n_buf, 4), np.float32)
     buf_d = np.zeros(n_buf, np.float32)
     obs, step, filled = env.obs(), 0, 0
-    best = (-np.inf, 0, copy.deepcopy(model.state_dict()))
-    history = []
-    epoch = 0
+    stopper = EarlyStopping(model, cfg, progress)
 
     def evaluate() -> float:
-        return greedy_reward(
-            lambda s: torch_predict(model, s), p["eval_episodes"], 10_000 + cfg.seed, p["max_steps"]
-        )
+        return greedy_reward(lambda s: torch_predict(model, s), p["eval_episodes"], 10_000 + cfg.seed, p["max_steps"])
 
     for epoch in range(1, cfg.epochs + 1):
         losses = []
@@ -92,9 +94,7 @@ def train_dqn(
                 model.train()
                 with torch.no_grad():
                     q_next = _as_tensor(target(torch.from_numpy(buf_s2[idx]))).max(1).values
-                    y = torch.from_numpy(buf_r[idx]) + p["gamma"] * q_next * (
-                        1 - torch.from_numpy(buf_d[idx])
-                    )
+                    y = torch.from_numpy(buf_r[idx]) + p["gamma"] * q_next * (1 - torch.from_numpy(buf_d[idx]))
                 q = _as_tensor(model(torch.from_numpy(buf_s[idx])))
                 q = q.gather(1, torch.from_numpy(buf_a[idx])[:, None])[:, 0]
                 loss = torch.nn.functional.smooth_l1_loss(q, y)
@@ -105,16 +105,6 @@ def train_dqn(
             if step % p["target_every"] == 0:
                 target.load_state_dict(model.state_dict())
         val = evaluate()
-        history.append(
-            {"epoch": epoch, "loss": float(np.mean(losses)) if losses else float("nan"), "val": val}
-        )
-        if val > best[0]:
-            best = (val, epoch, copy.deepcopy(model.state_dict()))
-        if progress:
-            progress(epoch, cfg.epochs, history[-1])
-        if epoch - best[1] >= cfg.patience:
+        if stopper.step(epoch, {"loss": float(np.mean(losses)) if losses else float("nan"), "val": val}):
             break
-    if cfg.epochs > 0:
-        model.load_state_dict(best[2])
-    model.eval()
-    return TrainResult(epochs_run=epoch, best_epoch=best[1], best_val=float(best[0]), history=history)
+    return stopper.finish()

@@ -9,7 +9,6 @@ in training. `fidelity` scores generated digits with a fixed classifier trained 
 
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
@@ -17,7 +16,15 @@ import torch
 
 from fpgadl.data import Dataset
 from fpgadl.recipes import QuantConfig, Recipe
-from fpgadl.train import Progress, TrainResult, _as_tensor, register_trainer, seed_everything, torch_predict
+from fpgadl.train import (
+    EarlyStopping,
+    Progress,
+    TrainResult,
+    _as_tensor,
+    register_trainer,
+    seed_everything,
+    torch_predict,
+)
 from fpgadl.zoo import register, xavier_init
 from fpgadl.zoo.layers import quant_activation, quant_conv, quant_input, quant_linear, take
 
@@ -52,9 +59,7 @@ def build_generator(params: dict, quant: QuantConfig, input_shape: tuple, n_out:
     output stage), image ([1, 8, 8]; n_out must equal its size)."""
     channels, image = take(params, channels=[32, 16], image=[1, 8, 8])
     if math.prod(image) != n_out:
-        raise ValueError(
-            f"image {image} has {math.prod(image)} values but the dataset's targets have {n_out}"
-        )
+        raise ValueError(f"image {image} has {math.prod(image)} values but the dataset's targets have {n_out}")
     if image[1] % 2 ** len(channels):
         raise ValueError(f"image side {image[1]} is not divisible by 2^{len(channels)}")
     return xavier_init(Generator(input_shape[0], list(channels), tuple(image), quant))
@@ -81,9 +86,7 @@ class Fidelity:
         from sklearn.linear_model import LogisticRegression
 
         d = load_digits()
-        self.clf = LogisticRegression(max_iter=2000, C=1.0).fit(
-            d.images.reshape(len(d.images), -1) / 16.0, d.target
-        )
+        self.clf = LogisticRegression(max_iter=2000, C=1.0).fit(d.images.reshape(len(d.images), -1) / 16.0, d.target)
 
     def __call__(self, images: np.ndarray) -> float:
         proba = self.clf.predict_proba(np.clip(images.reshape(len(images), -1), 0, 1))
@@ -122,9 +125,7 @@ def sample_grid(images: np.ndarray, path: str, cols: int = 8) -> None:
 
 
 @register_trainer("gan")
-def train_gan(
-    model: torch.nn.Module, data: Dataset, recipe: Recipe, progress: Progress | None = None
-) -> TrainResult:
+def train_gan(model: torch.nn.Module, data: Dataset, recipe: Recipe, progress: Progress | None = None) -> TrainResult:
     """Non-saturating GAN loss, Adam(beta1 0.5). y_train are the real images; z is drawn fresh.
     Validation score: `fidelity` of the generator's images for x_val (fixed latents)."""
     cfg = recipe.train
@@ -137,9 +138,7 @@ def train_gan(
     opt_g = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=d_lr, betas=(0.5, 0.999))
     bce = torch.nn.BCEWithLogitsLoss()
-    best = (-np.inf, 0, copy.deepcopy(model.state_dict()))
-    history = []
-    epoch = 0
+    stopper = EarlyStopping(model, cfg, progress)
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         perm = torch.randperm(len(real), generator=gen)
@@ -160,16 +159,6 @@ def train_gan(
             d_total += float(d_loss) * n
             g_total += float(g_loss) * n
         val = fidelity(torch_predict(model, data.x_val))
-        history.append(
-            {"epoch": epoch, "d_loss": d_total / len(perm), "g_loss": g_total / len(perm), "val": val}
-        )
-        if val > best[0]:
-            best = (val, epoch, copy.deepcopy(model.state_dict()))
-        if progress:
-            progress(epoch, cfg.epochs, history[-1])
-        if epoch - best[1] >= cfg.patience:
+        if stopper.step(epoch, {"d_loss": d_total / len(perm), "g_loss": g_total / len(perm), "val": val}):
             break
-    if cfg.epochs > 0:
-        model.load_state_dict(best[2])
-    model.eval()
-    return TrainResult(epochs_run=epoch, best_epoch=best[1], best_val=float(best[0]), history=history)
+    return stopper.finish()
