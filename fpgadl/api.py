@@ -62,8 +62,19 @@ def run(
 
 
 def quantize(recipe: str, *, out: Path | None = None, epochs: int | None = None, **kw) -> dict:
-    """train + export + verify: the QAT model, its QONNX and QCDQ files, onnxruntime's check."""
-    return run(recipe, out=out, epochs=epochs, stages=QUANTIZE_STAGES, **kw)
+    """train + export + verify: the QAT model, its QONNX and QCDQ files, onnxruntime's check.
+
+    Returns the manifest, both stages' metrics, and how many torch outputs onnxruntime reproduced."""
+    import json
+
+    from fpgadl.report import compare
+
+    name = load_recipe(recipe).name
+    out = Path(out) if out else Path("build") / name
+    manifest = run(recipe, out=out, epochs=epochs, stages=QUANTIZE_STAGES, **kw)
+    metrics = {e: json.loads((out / f"metrics/{e}.json").read_text()) for e in ("torch", "onnxruntime")}
+    same = compare(np.load(out / "predictions/torch.npy"), np.load(out / "predictions/onnxruntime.npy"))
+    return {"out": str(out), "manifest": manifest, "metrics": metrics, "torch|onnxruntime": same}
 
 
 def hls(
@@ -172,9 +183,7 @@ def load_array(path: Path, what: str = "--input") -> np.ndarray:
         raise UsageError(f"{what} {path}: not a .npy array ({str(e).splitlines()[0]})") from e
 
 
-def emulate(
-    project: Path, x: np.ndarray, *, engine: str = "fast", trace_dir: Path | None = None
-) -> np.ndarray:
+def emulate(project: Path, x: np.ndarray, *, engine: str = "fast", trace_dir: Path | None = None) -> np.ndarray:
     """Run float inputs (ONNX layout) through the firmware's twin (`fast`) or hls4ml's C simulation.
 
     `trace_dir` receives every layer's output as <layer>.npy (firmware layout) plus layers.json."""
@@ -227,11 +236,7 @@ def diff(path: Path, x: np.ndarray | None = None, *, samples: int = 64, against:
         if test.is_file():
             x = np.load(test)
         else:
-            x = (
-                np.random.default_rng(0)
-                .uniform(-4, 4, size=(samples, *meta.input_shape_onnx))
-                .astype(np.float32)
-            )
+            x = np.random.default_rng(0).uniform(-4, 4, size=(samples, *meta.input_shape_onnx)).astype(np.float32)
     x = check_input(x, meta)[:samples]
     if against not in ("all", "csim", "qonnx"):
         raise UsageError(f"--against {against!r}: valid: all, csim, qonnx")

@@ -154,10 +154,17 @@ def quantize(
     ui = _Ui(quiet or as_json)
     from fpgadl import api
 
-    manifest = api.quantize(
-        recipe, out=out, epochs=epochs, progress=ui.epoch, reporter=ui.stage, warn=ui.warn
-    )
-    _emit(as_json, manifest)
+    result = api.quantize(recipe, out=out, epochs=epochs, progress=ui.epoch, reporter=ui.stage, warn=ui.warn)
+    _emit(as_json, result)
+    if not as_json:
+        for e, m in result["metrics"].items():
+            stdout.print(f"{e:>12}: {m['metric']} {m['value']:.4f}", highlight=False)
+        same = result["torch|onnxruntime"]
+        stdout.print(
+            f"torch vs onnxruntime: {same['identical_values']:.2%} identical values, "
+            f"max |diff| {same['max_abs_diff']:.3g}; files in {result['out']}",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -169,18 +176,12 @@ def hls(
     io: Annotated[str, typer.Option(help="parallel | stream")] = "parallel",
     reuse: Annotated[int, typer.Option(help="reuse factor")] = 1,
     strategy: Annotated[str, typer.Option(help="latency | resource")] = "latency",
-    resources: Annotated[
-        str | None, typer.Option(help="with --part: lut=N,ff=N,dsp=N,bram18k=N[,uram=N]")
-    ] = None,
-    fit: Annotated[
-        bool, typer.Option("--fit", help="choose reuse factors/strategies to fit the board")
-    ] = False,
+    resources: Annotated[str | None, typer.Option(help="with --part: lut=N,ff=N,dsp=N,bram18k=N[,uram=N]")] = None,
+    fit: Annotated[bool, typer.Option("--fit", help="choose reuse factors/strategies to fit the board")] = False,
     ceiling: Annotated[float, typer.Option(help="utilization ceiling for --fit")] = 0.8,
     target_latency: Annotated[int | None, typer.Option(help="latency target in cycles for --fit")] = None,
     target_ii: Annotated[int | None, typer.Option(help="initiation interval target for --fit")] = None,
-    synth: Annotated[
-        bool, typer.Option("--synth", help="run vendor HLS synthesis (needs vitis_hls)")
-    ] = False,
+    synth: Annotated[bool, typer.Option("--synth", help="run vendor HLS synthesis (needs vitis_hls)")] = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
     quiet: QuietOpt = False,
@@ -238,13 +239,9 @@ def emulate(
     project: Annotated[Path, typer.Argument(help="project directory from `fpgadl hls` (or a run directory)")],
     input: Annotated[Path, typer.Option("--input", help=".npy float array in the ONNX model's layout")],
     output: Annotated[Path | None, typer.Option("--output", help="write predictions to this .npy")] = None,
-    labels: Annotated[
-        Path | None, typer.Option("--labels", help=".npy of integer labels: print accuracy")
-    ] = None,
+    labels: Annotated[Path | None, typer.Option("--labels", help=".npy of integer labels: print accuracy")] = None,
     engine: Annotated[str, typer.Option(help="fast | csim")] = "fast",
-    trace: Annotated[
-        Path | None, typer.Option("--trace", help="write every layer's output to this folder")
-    ] = None,
+    trace: Annotated[Path | None, typer.Option("--trace", help="write every layer's output to this folder")] = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
     quiet: QuietOpt = False,
@@ -266,9 +263,7 @@ def emulate(
     if labels:
         lab = api.load_array(labels, "--labels")
         if lab.shape != (len(y),):
-            raise UsageError(
-                f"--labels: shape {lab.shape} does not match {len(y)} predictions; valid: ({len(y)},)"
-            )
+            raise UsageError(f"--labels: shape {lab.shape} does not match {len(y)} predictions; valid: ({len(y)},)")
         summary["accuracy"] = float(np.mean(y.reshape(len(y), -1).argmax(1) == lab))
     _emit(as_json, summary)
     if not as_json:
@@ -278,13 +273,9 @@ def emulate(
 @app.command()
 def diff(
     path: Annotated[Path, typer.Argument(help="run directory or project directory")],
-    input: Annotated[
-        Path | None, typer.Option("--input", help=".npy inputs (default: the run's test split)")
-    ] = None,
+    input: Annotated[Path | None, typer.Option("--input", help=".npy inputs (default: the run's test split)")] = None,
     samples: Annotated[int, typer.Option(min=1, help="compare on at most this many inputs")] = 64,
-    against: Annotated[
-        str, typer.Option(help="all | csim (fast vs csim) | qonnx (QONNX reference vs fast)")
-    ] = "all",
+    against: Annotated[str, typer.Option(help="all | csim (fast vs csim) | qonnx (QONNX reference vs fast)")] = "all",
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
     verbose: VerboseOpt = False,
@@ -305,14 +296,12 @@ def diff(
         )
         if not as_json:
             stdout.print(
-                f"{r['left']} vs {r['right']}: {verdict}"
-                + ("" if r["expected_exact"] else " [not expected exact]"),
+                f"{r['left']} vs {r['right']}: {verdict}" + ("" if r["expected_exact"] else " [not expected exact]"),
                 highlight=False,
             )
             for d in r["layers"]:
                 stdout.print(
-                    f"  {d['layer']:<28} identical {d['identical_values']:.2%}  max |diff| "
-                    f"{d['max_abs_diff']:.6g}",
+                    f"  {d['layer']:<28} identical {d['identical_values']:.2%}  max |diff| {d['max_abs_diff']:.6g}",
                     highlight=False,
                 )
         failed |= r["expected_exact"] and r["first_divergent"] is not None

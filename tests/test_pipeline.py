@@ -94,3 +94,32 @@ def test_failing_stage_keeps_finished_artifacts(default_run, tmp_path, monkeypat
     monkeypatch.undo()
     x = np.load(out / "data/x_test.npy")
     assert np.array_equal(api.emulate(out / "hls", x), np.load(out / "predictions/fast.npy"))
+
+
+def test_quantize_then_hls_then_emulate_from_the_cli(tmp_path):
+    import json
+
+    from tests.helpers import run_cli
+
+    proc = run_cli("quantize", "softmax-digits", "--epochs", "2", "--out", tmp_path / "q", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["torch|onnxruntime"]["identical_values"] == 1.0
+    assert (tmp_path / "q/model.qonnx.onnx").is_file() and (tmp_path / "q/model.qcdq.onnx").is_file()
+    assert not (tmp_path / "q/hls").exists()  # quantize stops after verify
+    proc = run_cli("hls", tmp_path / "q/model.qonnx.onnx", "--out", tmp_path / "prj", "-q")
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli(
+        "emulate",
+        tmp_path / "prj",
+        "--input",
+        tmp_path / "q/data/x_test.npy",
+        "--labels",
+        tmp_path / "q/data/y_test.npy",
+        "--output",
+        tmp_path / "y.npy",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert np.array_equal(np.load(tmp_path / "y.npy"), np.load(tmp_path / "q/predictions/torch.npy"))
+    assert json.loads(proc.stdout)["accuracy"] == result["metrics"]["torch"]["value"]
