@@ -16,20 +16,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import sys
+import itertools
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-import itertools
-
 from fpgadl.boards import load_board
 from fpgadl.estimate import estimate
+
+REPO = Path(__file__).resolve().parent.parent
 
 JET = (16, 64, 32, 32, 5)
 
