@@ -1,26 +1,29 @@
-"""Zoo accuracy table: every recipe trained full length at ~float (16-bit), 8-bit and 4-bit, on the test split.
+"""Zoo accuracy table: every recipe trained full length, its test metric at ~float and on the emulated FPGA
+at 8 and 4 bits. Writes docs/zoo.md.
 
-Writes docs/zoo.md. "float" is 16-bit power-of-two quantization of inputs, weights and activations
-(indistinguishable from float32 at these sizes, and the same code path); 4-bit quantizes weights and
-activations to 4 bits and keeps the 8-bit input port. The MNIST-1D column quotes the float results
-published with the dataset (Greydanus 2020) for the matching model kind.
+The 8-bit and 4-bit columns are the emulated firmware's metric: the recipe runs through `fpgadl.api.run`
+(train, export, hls4ml conversion, then the `fast` engine, bit-identical to hls4ml's C simulation) and
+the value is `report["metrics"]["fast"]["value"]`. 4-bit quantizes weights and activations to 4 bits
+and keeps the recipe's input port. The reference column is the same architecture trained with 16-bit
+power-of-two quantizers (32-bit biases), scored in torch: no float twin of every builder exists, and at
+16 bits the quantization error is far below run-to-run noise. The MNIST-1D column quotes the float
+results published with the dataset (Greydanus 2020) for the matching model kind.
 
-    .venv/bin/python benchmarks/zoo.py [--recipes a,b] [--epochs N] [--out docs/zoo.md]
+    .venv/bin/python benchmarks/zoo.py [--recipes a,b] [--epochs N] [--jobs 2] [--out docs/zoo.md]
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from fpgadl.data import load_dataset
+from fpgadl.artifacts import write_text
 from fpgadl.recipes import available_recipes, load_recipe
-from fpgadl.train import torch_predict, train
-from fpgadl.zoo import build_model
 
 PUBLISHED_MNIST1D = {
     "softmax-mnist1d": 0.32,
@@ -28,86 +31,135 @@ PUBLISHED_MNIST1D = {
     "conv1d-mnist1d": 0.94,
     "gru-mnist1d": 0.91,
 }
-PRECISIONS = {
-    "float (16-bit)": {
-        "quant.input_bits": 16,
-        "quant.weight_bits": 16,
-        "quant.act_bits": 16,
-        "quant.bias_bits": 32,
-    },
-    "8-bit": {},
-    "4-bit": {"quant.weight_bits": 4, "quant.act_bits": 4},
-}
+# Issue goal: emulated accuracy within this many points of the published float result.
+GOAL_POINTS = {"8-bit": 2.0, "4-bit": 5.0}
+REFERENCE = "16-bit torch"
+REFERENCE_BITS = {"quant.input_bits": 16, "quant.weight_bits": 16, "quant.act_bits": 16, "quant.bias_bits": 32}
+EMULATED = {"8-bit": {}, "4-bit": {"quant.weight_bits": 4, "quant.act_bits": 4}}
+COLUMNS = (REFERENCE, *EMULATED)
 
 
-def score(recipe, data, model) -> float:
-    if recipe.metric == "reward":
-        from fpgadl.zoo.cartpole import greedy_reward
+def reference(name: str, epochs: int | None) -> float:
+    """Train at 16 bits and score the torch model (the recipe's metric, as every pipeline stage measures it)."""
+    from fpgadl.data import load_dataset
+    from fpgadl.metrics import evaluate
+    from fpgadl.train import seed_everything, torch_predict, train
+    from fpgadl.zoo import build_model
 
-        return greedy_reward(lambda s: torch_predict(model, s), episodes=50, seed=123)
-    y = torch_predict(model, data.x_test)
-    if recipe.metric == "fidelity":
-        from fpgadl.zoo.gan import fidelity
-
-        return fidelity(y)
-    if recipe.metric == "mse":
-        return float(np.mean((y - data.y_test.reshape(y.shape)) ** 2))
-    return float((y.argmax(1) == data.y_test).mean())
-
-
-def run(name: str, overrides: dict) -> tuple[float, float]:
-    recipe = load_recipe(name, **overrides)
+    recipe = load_recipe(name, **{**REFERENCE_BITS, "train.epochs": epochs})
+    d = recipe.dataset
     data = load_dataset(
-        recipe.dataset.name,
-        val_fraction=recipe.dataset.val_fraction,
-        test_fraction=recipe.dataset.test_fraction,
-        subset=recipe.dataset.subset,
+        d.name,
+        val_fraction=d.val_fraction,
+        test_fraction=d.test_fraction,
+        subset=d.subset,
         seed=recipe.train.seed,
-        params=recipe.dataset.params,
+        params=d.params,
     )
-    torch.manual_seed(recipe.train.seed)
+    seed_everything(recipe.train.seed)
     model = build_model(recipe.model.arch, recipe.model.params, recipe.quant, data.input_shape, data.n_out)
-    t = time.time()
     train(model, data, recipe)
-    return score(recipe, data, model), time.time() - t
+    return evaluate(recipe, data.x_test, data.y_test, lambda x: torch_predict(model, x))
+
+
+def emulated(name: str, overrides: dict, epochs: int | None) -> float:
+    """The firmware's metric: the whole pipeline, the fast engine (bit-identical to hls4ml csim)."""
+    from fpgadl import api
+
+    with tempfile.TemporaryDirectory(prefix=f"zoo-{name}-") as out:
+        report = api.run(
+            name, out=Path(out) / name, epochs=epochs, engine="fast", overrides=overrides, warn=lambda m: None
+        )
+    return float(report["metrics"]["fast"]["value"])
+
+
+def measure(name: str, column: str, epochs: int | None) -> tuple[str, str, float, float]:
+    warnings.simplefilter("ignore")  # Brevitas/torch export chatter would bury the progress lines
+    t0 = time.perf_counter()
+    if column == REFERENCE:
+        value = reference(name, epochs)
+    else:
+        value = emulated(name, EMULATED[column], epochs)
+    return name, column, value, time.perf_counter() - t0
+
+
+def fmt(metric: str, value: float) -> str:
+    return f"{value:.1f}" if metric == "reward" else f"{value:.4f}"
+
+
+def goal_cell(name: str, results: dict) -> str:
+    published = PUBLISHED_MNIST1D.get(name)
+    if published is None:
+        return ""
+    marks = []
+    for column, points in GOAL_POINTS.items():
+        gap = 100 * (published - results[name, column])
+        marks.append(f"{column[0]}b {'met' if gap <= points else f'missed by {gap - points:.1f}'}")
+    return ", ".join(marks)
+
+
+def table(names: list[str], results: dict, seconds: dict, epochs: int | None) -> str:
+    lines = [
+        "# Zoo results",
+        "",
+        (
+            "Test-split metric per recipe, written by `benchmarks/zoo.py` "
+            f"({'recipe epochs' if epochs is None else f'{epochs} epochs'}, seed 0, one run per cell). "
+            "**8-bit and 4-bit are the emulated FPGA**: the recipe through `fpgadl run` (train, export, "
+            "hls4ml conversion) and the `fast` engine, which is bit-identical to hls4ml's C simulation. "
+            "4-bit quantizes weights and activations to 4 bits and keeps the 8-bit input port. "
+            f"`{REFERENCE}` is the reference: the same architecture trained with 16-bit power-of-two "
+            "quantizers (32-bit biases), scored in torch (at 16 bits indistinguishable from float32). "
+            "The published column is the float result of the matching model kind in Greydanus 2020, "
+            "*Scaling down deep learning* (MNIST-1D: 4000 train / 1000 test); the goal is 8-bit within "
+            "2 points of it and 4-bit within 5. Accuracy and fidelity: higher is better; mse: lower is "
+            "better; reward: greedy mean episode reward on CartPole (max 200). `s` is the wall time of "
+            "the recipe's three runs."
+        ),
+        "",
+        "One seed each, early stopping on validation: differences of ~1-2 points between columns (4-bit above "
+        "8-bit included) are run-to-run noise on test splits of 360 (digits) / 1000 (MNIST-1D) samples. "
+        "docs/zoo-notes.md explains the MNIST-1D setups and any missed goal.",
+        "",
+        f"| recipe | family | metric | {REFERENCE} | 8-bit emulated | 4-bit emulated "
+        "| MNIST-1D published (float) | goal | floor | s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        recipe = load_recipe(name)
+        cells = " | ".join(fmt(recipe.metric, results[name, c]) for c in COLUMNS)
+        published = PUBLISHED_MNIST1D.get(name)
+        pub = "" if published is None else f"{published:.2f}"
+        floor = "" if recipe.floor is None else f"{recipe.floor:g}"
+        lines.append(
+            f"| {name} | {recipe.family} | {recipe.metric} | {cells} | {pub} | {goal_cell(name, results)} "
+            f"| {floor} | {seconds[name]:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--recipes", default=",".join(available_recipes()))
     ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--jobs", type=int, default=1, help="runs in parallel (each trains on one thread)")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "docs" / "zoo.md"))
     args = ap.parse_args()
-    rows = []
-    for name in args.recipes.split(","):
-        recipe = load_recipe(name)
-        cells, seconds = [], 0.0
-        for label, over in PRECISIONS.items():
-            value, dt = run(name, {**over, "train.epochs": args.epochs})
-            cells.append(value)
-            seconds += dt
-            print(f"{name:22s} {label:15s} {recipe.metric} {value:.4f} ({dt:.0f} s)", flush=True)
-        published = PUBLISHED_MNIST1D.get(name)
-        rows.append((name, recipe.family, recipe.metric, cells, published, recipe.floor, seconds))
-    lines = [
-        "# Zoo results",
-        "",
-        (
-            "Test-split metric of the QAT torch model per recipe, trained by `benchmarks/zoo.py` "
-            f"({'recipe epochs' if args.epochs is None else f'{args.epochs} epochs'}, seed 0). "
-            "Accuracy and fidelity: higher is better; mse: lower is better; reward: greedy mean episode reward "
-            "on CartPole (max 200). Float is 16-bit power-of-two quantization; 4-bit keeps the 8-bit input port."
-        ),
-        "",
-        "| recipe | family | metric | float (16-bit) | 8-bit | 4-bit | MNIST-1D published (float) | floor | train s |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, family, metric, cells, published, floor, seconds in rows:
-        pub = f"{published:.2f}" if published is not None else ""
-        fl = "" if floor is None else f"{floor:g}"
-        vals = " | ".join(f"{v:.4f}" if metric != "reward" else f"{v:.1f}" for v in cells)
-        lines.append(f"| {name} | {family} | {metric} | {vals} | {pub} | {fl} | {seconds:.0f} |")
-    Path(args.out).write_text("\n".join(lines) + "\n")
+    names = args.recipes.split(",")
+    for name in names:
+        load_recipe(name)  # fail before hours of training on a misspelt name
+    tasks = [(n, c) for c in COLUMNS for n in names]
+    results, seconds = {}, dict.fromkeys(names, 0.0)
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(measure, n, c, args.epochs) for n, c in tasks]
+        for future in as_completed(futures):
+            name, column, value, dt = future.result()
+            results[name, column] = value
+            seconds[name] += dt
+            print(f"{name:22s} {column:13s} {fmt(load_recipe(name).metric, value):>8s} ({dt:.0f} s)", flush=True)
+    text = table(names, results, seconds, args.epochs)
+    print(text)
+    write_text(Path(args.out), text)
     print(f"wrote {args.out}")
 
 
