@@ -177,8 +177,8 @@ def custom_board(part: str, **overrides: object) -> Board:
         missing = [r for r in _REQUIRED_CUSTOM if r not in res_over]
         if missing:
             raise BoardError(
-                f"part '{part}' is not on any known board: give its resources as overrides "
-                f"{', '.join(missing)} (and uram if it has any)"
+                f"part '{part}' is not on any known board: give its resources "
+                f"(--resources {','.join(m + '=N' for m in missing)}[,uram=N])"
             )
         family = family_of_part(part) or "unknown"
         fields = {

@@ -329,7 +329,7 @@ def boards(as_json: JsonOpt = False, debug: DebugOpt = False):
             f"{b.clock_mhz:.0f}",
             *(str(v) for v in (r.lut, r.ff, r.dsp, r.bram18k, r.uram)),
         )
-    stdout.print(t)
+    Console(width=max(stdout.width, 120)).print(t)
 
 
 @app.command()

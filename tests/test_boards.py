@@ -81,9 +81,9 @@ def test_custom_board_known_part_with_override():
 
 
 def test_custom_board_unknown_part_needs_resources():
-    with pytest.raises(BoardError, match="lut, ff, dsp, bram18k"):
+    with pytest.raises(BoardError, match=r"lut=N,ff=N,dsp=N,bram18k=N\["):
         custom_board("xc7k325tffg900-2")
-    with pytest.raises(BoardError, match="lut, ff"):
+    with pytest.raises(BoardError, match=r"resources lut=N,ff=N\["):
         custom_board("xc7k325tffg900-2", dsp=840, bram18k=890)
     b = custom_board("xc7k325tffg900-2", lut=203800, ff=407600, dsp=840, bram18k=890)
     assert b.family == "kintex-7"

@@ -101,16 +101,12 @@ def test_bad_input_arrays(project, tmp_path, array, fragment):
 
 def test_input_that_is_not_npy(project, tmp_path):
     (tmp_path / "x.npy").write_text("1,2,3")
-    assert_one_line_error(
-        run_cli("emulate", project / "prj", "--input", tmp_path / "x.npy"), "not a .npy array"
-    )
+    assert_one_line_error(run_cli("emulate", project / "prj", "--input", tmp_path / "x.npy"), "not a .npy array")
 
 
 def test_directory_that_is_not_a_project(tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((1, 64), np.float32))
-    assert_one_line_error(
-        run_cli("emulate", tmp_path, "--input", tmp_path / "x.npy"), "not an fpgadl HLS project"
-    )
+    assert_one_line_error(run_cli("emulate", tmp_path, "--input", tmp_path / "x.npy"), "not an fpgadl HLS project")
 
 
 def test_unknown_engine(project, tmp_path):
@@ -120,8 +116,36 @@ def test_unknown_engine(project, tmp_path):
 
 
 def test_synth_without_vendor_tool_names_tool_and_project(project, tmp_path):
-    proc = run_cli(
-        "hls", project / "m.onnx", "--out", tmp_path / "prj", "--synth", env={"PATH": "/usr/bin:/bin"}
-    )
+    proc = run_cli("hls", project / "m.onnx", "--out", tmp_path / "prj", "--synth", env={"PATH": "/usr/bin:/bin"})
     assert_one_line_error(proc, "vitis_hls", str(tmp_path / "prj"))
     assert (tmp_path / "prj" / "fpgadl.json").is_file()
+
+
+def test_bare_part_without_resources_says_what_to_give(project, tmp_path):
+    proc = run_cli("hls", project / "m.onnx", "--part", "xcku5p-ffvb676-2-e", "--out", tmp_path / "p")
+    assert_one_line_error(proc, "xcku5p-ffvb676-2-e", "--resources lut=N,ff=N,dsp=N,bram18k=N")
+
+
+def test_bare_part_with_resources_converts(project, tmp_path):
+    import json
+
+    proc = run_cli(
+        "hls",
+        project / "m.onnx",
+        "--part",
+        "xcku5p-ffvb676-2-e",
+        "--out",
+        tmp_path / "p",
+        "--json",
+        "--resources",
+        "lut=216960,ff=433920,dsp=1824,bram18k=960",
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["part"] == "xcku5p-ffvb676-2-e"
+    assert summary["board_spec"]["resources"]["dsp"] == 1824
+
+
+def test_malformed_resources_option(project, tmp_path):
+    proc = run_cli("hls", project / "m.onnx", "--part", "xcku5p", "--resources", "lut=lots", "--out", tmp_path / "p")
+    assert_one_line_error(proc, "--resources", "NAME=INTEGER")
