@@ -8,6 +8,7 @@ outputs exist is skipped; `start` (`--from STAGE`) forces a restart there.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -89,8 +90,26 @@ class Stage:
     options: Callable[[RunConfig], dict] = field(default=lambda cfg: {})
 
 
+@functools.cache
+def toolchain_fingerprint() -> str:
+    """fpgadl's own source and the versions of the libraries whose behaviour the artifacts depend on:
+    a stage reruns when the code that made its outputs changed, not only when its inputs did."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    h = hashlib.sha256()
+    for f in sorted(Path(__file__).resolve().parent.rglob("*.py")):
+        h.update(f.read_bytes())
+    for lib in ("torch", "brevitas", "qonnx", "hls4ml", "onnx", "onnxruntime", "numpy"):
+        try:
+            h.update(f"{lib}={version(lib)}".encode())
+        except PackageNotFoundError:
+            h.update(f"{lib}=missing".encode())
+    return h.hexdigest()
+
+
 def input_hash(run: RunDir, stage: Stage, cfg: RunConfig) -> str:
     h = hashlib.sha256()
+    h.update(toolchain_fingerprint().encode())
     h.update(json.dumps({"stage": stage.name, "options": stage.options(cfg)}, sort_keys=True).encode())
     for rel in stage.inputs(cfg):
         p = run / rel

@@ -123,3 +123,24 @@ def test_quantize_then_hls_then_emulate_from_the_cli(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert np.array_equal(np.load(tmp_path / "y.npy"), np.load(tmp_path / "q/predictions/torch.npy"))
     assert json.loads(proc.stdout)["accuracy"] == result["metrics"]["torch"]["value"]
+
+
+def test_untrained_model_is_calibrated_and_converts_exactly(tmp_path):
+    """--epochs 0: the activation quantizers still get scales (calibration passes), and every stage runs."""
+    report = api.run("mlp-digits", out=tmp_path / "e0", epochs=0, engine="fast", warn=lambda m: None)
+    assert json.loads((tmp_path / "e0/train.json").read_text())["epochs_run"] == 0
+    for pair, c in report["comparisons"].items():
+        assert c["identical_values"] == 1.0, pair
+    assert report["passed"] is False  # an untrained net misses the accuracy floor, and says so
+
+
+def test_a_changed_toolchain_reruns_every_stage(default_run, tmp_path, monkeypatch):
+    import fpgadl.pipeline
+
+    src, _, _ = default_run
+    out = tmp_path / "copy"
+    shutil.copytree(src, out)
+    monkeypatch.setattr(fpgadl.pipeline, "toolchain_fingerprint", lambda: "a different fpgadl or hls4ml")
+    events: list[tuple[str, str]] = []
+    api.run("mlp-digits", out=out, engine="fast", reporter=lambda s, e, i: events.append((s, e)), warn=lambda m: None)
+    assert [s for s, e in events if e == "done"] == list(STAGES)
