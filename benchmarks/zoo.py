@@ -98,7 +98,7 @@ def goal_cell(name: str, results: dict) -> str:
     return ", ".join(marks)
 
 
-def table(names: list[str], results: dict, seconds: dict, epochs: int | None) -> str:
+def table(names: list[str], results: dict, seconds: dict, epochs: int | None, jobs: int) -> str:
     lines = [
         "# Zoo results",
         "",
@@ -114,7 +114,7 @@ def table(names: list[str], results: dict, seconds: dict, epochs: int | None) ->
             "*Scaling down deep learning* (MNIST-1D: 4000 train / 1000 test); the goal is 8-bit within "
             "2 points of it and 4-bit within 5. Accuracy and fidelity: higher is better; mse: lower is "
             "better; reward: greedy mean episode reward on CartPole (max 200). `s` is the wall time of "
-            "the recipe's three runs."
+            f"the recipe's three runs, summed ({jobs} run(s) at a time, one torch thread each)."
         ),
         "",
         "One seed each, early stopping on validation: differences of ~1-2 points between columns (4-bit above "
@@ -157,7 +157,7 @@ def main() -> None:
             results[name, column] = value
             seconds[name] += dt
             print(f"{name:22s} {column:13s} {fmt(load_recipe(name).metric, value):>8s} ({dt:.0f} s)", flush=True)
-    text = table(names, results, seconds, args.epochs)
+    text = table(names, results, seconds, args.epochs, args.jobs)
     print(text)
     write_text(Path(args.out), text)
     print(f"wrote {args.out}")
