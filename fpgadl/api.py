@@ -154,7 +154,7 @@ def vendor_tool(project: Path | None = None) -> str:
 
 def synthesize(project: Path) -> dict:
     """Run the vendor's C synthesis through hls4ml; returns hls4ml's parsed report."""
-    from fpgadl.convert import load_project
+    from fpgadl.project import load_project
 
     vendor_tool(project)
     hls_model, _ = load_project(project_dir(project))
@@ -225,9 +225,9 @@ def diff(path: Path, x: np.ndarray | None = None, *, samples: int = 64, against:
 
     Inputs: `x` if given, else the run's test split (data/x_test.npy), else uniform random values across
     twice the input port's range (so saturation runs)."""
-    from fpgadl.convert import ProjectMeta
     from fpgadl.diff import engines_diff, qonnx_diff
     from fpgadl.engines import check_input
+    from fpgadl.project import ProjectMeta
 
     hls_dir = project_dir(path)
     meta = ProjectMeta.load(hls_dir)

@@ -5,17 +5,12 @@ quantizer, with the quantizer's own rounding (QONNX `ROUND` = half to even = AP_
 (AP_SAT, or AP_SAT_SYM with narrow range). hls4ml's default input type (ap_fixed<16,6>, truncating and
 wrapping) would round off-grid inputs twice and wrap out-of-range ones.
 
-`OUT/hls/` holds the complete hls4ml project plus `model.clean.onnx` and `fpgadl.json`, from which
-`load_project` rebuilds the same hls4ml model without anything else from the run directory.
+The project directory's own format (fpgadl.json, rebuilding the model from it) is `fpgadl.project`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import math
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,11 +20,17 @@ import onnx
 
 from fpgadl.artifacts import atomic_dir, write_json
 from fpgadl.errors import UsageError
+from fpgadl.project import (
+    CLEAN_MODEL,
+    META_FILE,
+    TWIN_WEIGHTS,
+    ProjectMeta,
+    fix_project_paths,
+    hls_model_from,
+    pytorch_model_from,
+    quiet,
+)
 
-PROJECT_NAME = "myproject"
-TWIN_WEIGHTS = "twin.pt"
-META_FILE = "fpgadl.json"
-CLEAN_MODEL = "model.clean.onnx"
 SKIPPED_OPS = ("Dropout", "Identity")
 # Activations the firmware computes from lookup tables: never equal to torch's exact functions.
 LUT_OPS = ("Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Exp", "Softplus", "Softsign", "Elu", "Selu")
@@ -69,42 +70,6 @@ class ConvertOptions:
     target_ii: int | None = None
 
 
-@dataclass
-class ProjectMeta:
-    """What `fpgadl emulate` needs to rebuild the model graph from the project directory alone."""
-
-    clean_model: str
-    hls_config: dict
-    convert_kwargs: dict
-    input_name: str
-    input_layer: str
-    input_type: str | None  # ap type of the FPGA's input port, None when the model has no input quantizer
-    input_shape_onnx: list[int]  # without batch, in the ONNX model's own layout (NCHW for conv nets)
-    input_transpose: list[int] | None  # axes that take an ONNX-layout batch to hls4ml's (channels-last)
-    output_shape_onnx: list[int]  # without batch, as the ONNX model (and torch) give it
-    output_shape_hls: list[int]  # without batch, as the firmware's output port orders it
-    output_transpose: list[int] | None  # axes that take hls4ml's output batch back to the ONNX layout
-    board: str
-    board_spec: dict  # the Board (fpgadl.boards) the project targets, so estimates need no board file
-    part: str
-    clock_period_ns: float
-    exact: bool
-    inexact_layers: list[str]
-    quant_nodes: list[dict]
-    fitted: dict | None = None  # per-layer ReuseFactor/Strategy chosen by --fit
-    frontend: str = "onnx"  # "onnx" (QONNX file) or "pytorch" (a float twin, for recurrent layers)
-    twin: dict | None = None  # pytorch front end: how to rebuild the twin module (weights in TWIN_WEIGHTS)
-    input_prequant: dict | None = None  # quantizer the host applies before a port that cannot round
-    fpgadl_version: str = "0.1.0"
-
-    @staticmethod
-    def load(hls_dir: Path) -> ProjectMeta:
-        path = Path(hls_dir) / META_FILE
-        if not path.is_file():
-            raise UsageError(f"{hls_dir}: not an fpgadl HLS project (no {META_FILE}); create one with `fpgadl hls`")
-        return ProjectMeta(**json.loads(path.read_text()))
-
-
 def load_onnx(path: Path) -> onnx.ModelProto:
     """Read an ONNX file (with its external data, if any) or fail with a one-line error."""
     path = Path(path)
@@ -135,10 +100,7 @@ def clean(model: onnx.ModelProto, source: str):
 
     from fpgadl.rewrites import RemoveInverseTransposes, ResizeToChannelsLast
 
-    # Exporters (torch dynamo) may list initializers as graph inputs; they are constants, not ports.
-    inits = {i.name for i in model.graph.initializer}
-    for inp in [i for i in model.graph.input if i.name in inits]:
-        model.graph.input.remove(inp)
+    model = _strip_initializer_inputs(model)
     ports = [i for i in model.graph.input]
     if len(ports) != 1:
         raise UsageError(f"{source}: expected exactly one input, found {len(ports)} ({[i.name for i in ports]})")
@@ -147,7 +109,7 @@ def clean(model: onnx.ModelProto, source: str):
         dims[0].ClearField("dim_param")
         dims[0].dim_value = 1
     try:
-        with _quiet():
+        with quiet():
             mw = ModelWrapper(model)
             mw = cleanup_model(mw)
             mw = mw.transform(ConvertToChannelsLastAndClean(make_input_channels_last=True))
@@ -263,7 +225,7 @@ def _layouts(original: onnx.ModelProto, mw) -> dict:
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.transformation.infer_shapes import InferShapes
 
-    with _quiet():
+    with quiet():
         orig = ModelWrapper(original).transform(InferShapes())
     in_onnx, out_onnx = _dims(orig.graph.input[0]), _dims(orig.graph.output[0])
     in_hls, out_hls = _dims(mw.graph.input[0]), _dims(mw.graph.output[0])
@@ -281,18 +243,10 @@ def _layouts(original: onnx.ModelProto, mw) -> dict:
     }
 
 
-@contextlib.contextmanager
-def _quiet():
-    """hls4ml and qonnx print progress to stdout and warn freely; the CLI owns the terminal."""
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
 def build_hls_config(mw, opts: ConvertOptions, input_layer: str, input_type: str | None) -> dict:
     import hls4ml
 
-    with _quiet():
+    with quiet():
         config = hls4ml.utils.config.config_from_onnx_model(
             mw,
             granularity="name",
@@ -353,20 +307,6 @@ def config_names(layer: str, config: dict) -> list[str]:
     if source and source in config["LayerName"]:
         names.append(source)
     return names
-
-
-def hls_model_from(mw, meta_like: dict, output_dir: Path):
-    """Run hls4ml's conversion (front end + optimizer passes); nothing is compiled."""
-    import hls4ml
-
-    with _quiet():
-        return hls4ml.converters.convert_from_onnx_model(
-            mw,
-            output_dir=str(output_dir),
-            project_name=PROJECT_NAME,
-            hls_config=json.loads(json.dumps(meta_like["hls_config"])),
-            **meta_like["convert_kwargs"],
-        )
 
 
 def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) -> ProjectMeta:
@@ -431,13 +371,13 @@ def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) ->
         quant_nodes=[asdict(q) for q in quants],
     )
     if inexact or affine:
-        with _quiet():
+        with quiet():
             draft = hls_model_from(mw, asdict(meta), Path("fpgadl-scale-draft"))
         widen_scale_bias_types(draft, config)
     if opts.fit:
         from fpgadl.estimate import fit
 
-        with _quiet():
+        with quiet():
             draft = hls_model_from(mw, asdict(meta), Path("fpgadl-fit-draft"))
         fitted = fit(
             draft,
@@ -454,7 +394,7 @@ def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) ->
     with atomic_dir(hls_dir) as tmp:
         try:
             hls_model = hls_model_from(mw, asdict(meta), tmp)
-            with _quiet():
+            with quiet():
                 hls_model.write()
         except UsageError:
             raise
@@ -465,67 +405,16 @@ def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) ->
             raise UsageError(f"{source}: hls4ml could not convert the model ({type(e).__name__}: {e}){hint}") from e
         mw.save(str(tmp / CLEAN_MODEL))
         write_json(tmp / META_FILE, asdict(meta))
-        _fix_project_paths(tmp, hls_dir)
+        fix_project_paths(tmp, hls_dir)
     return meta
 
 
 def _strip_initializer_inputs(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Exporters (torch dynamo) may list initializers as graph inputs; they are constants, not ports."""
     inits = {i.name for i in model.graph.initializer}
     for inp in [i for i in model.graph.input if i.name in inits]:
         model.graph.input.remove(inp)
     return model
-
-
-def _fix_project_paths(tmp: Path, final: Path) -> None:
-    """hls4ml writes its output_dir into a few project files; point them at the final location."""
-    final_abs = str(Path(final).resolve())
-    for f in tmp.rglob("*"):
-        if f.is_file() and f.suffix in (".tcl", ".yml", ".sh", ".json", ".cpp", ".h") and f.stat().st_size < 2**22:
-            text = f.read_text(errors="ignore")
-            if str(tmp) in text:
-                f.write_text(text.replace(str(tmp.resolve()), final_abs).replace(str(tmp), final_abs))
-
-
-def load_project(hls_dir: Path, *, output_dir: Path | None = None, trace: bool = False):
-    """Rebuild the hls4ml model of a project directory written by `convert` (no compile).
-
-    `trace` turns on hls4ml's per-layer trace output (for csim's `hls_model.trace`)."""
-    from qonnx.core.modelwrapper import ModelWrapper
-
-    hls_dir = Path(hls_dir)
-    meta = ProjectMeta.load(hls_dir)
-    model_path = hls_dir / meta.clean_model
-    if meta.frontend == "onnx" and not model_path.is_file():
-        raise UsageError(f"{hls_dir}: project is incomplete ({meta.clean_model} missing); re-run `fpgadl hls`")
-    spec = asdict(meta)
-    if trace:
-        spec["hls_config"] = json.loads(json.dumps(meta.hls_config))
-        for layer_cfg in spec["hls_config"].get("LayerName", {}).values():
-            layer_cfg["Trace"] = True
-    if meta.frontend == "pytorch":
-        return _pytorch_model_from(hls_dir, spec, output_dir or hls_dir), meta
-    mw = ModelWrapper(str(model_path))
-    hls_model = hls_model_from(mw, spec, output_dir or hls_dir)
-    return hls_model, meta
-
-
-def _pytorch_model_from(hls_dir: Path, spec: dict, output_dir: Path):
-    import torch
-
-    from fpgadl.zoo.recurrent import convert_pytorch_twin, rebuild_twin
-
-    twin = rebuild_twin(spec["twin"], torch.load(hls_dir / TWIN_WEIGHTS, weights_only=True))
-    config = json.loads(json.dumps(spec["hls_config"]))
-    config["PytorchModel"] = twin
-    config["InputShape"] = tuple(config["InputShape"])
-    with _quiet():
-        return convert_pytorch_twin(
-            twin,
-            config,
-            str(output_dir),
-            project_name=PROJECT_NAME,
-            **spec["convert_kwargs"],
-        )
 
 
 def convert_recurrent(model, hls_dir: Path, opts: ConvertOptions, warn=print) -> ProjectMeta:
@@ -540,7 +429,7 @@ def convert_recurrent(model, hls_dir: Path, opts: ConvertOptions, warn=print) ->
 
     board = custom_board(opts.part, **opts.part_resources) if opts.part else load_board(opts.board)
     clock = opts.clock_period_ns or board.clock_period_ns
-    with _quiet():
+    with quiet():
         config = twin_hls_config(model, backend=opts.backend)
     config.pop("PytorchModel", None)  # the module itself; rebuilt from `twin` + TWIN_WEIGHTS on load
     config["InputShape"] = list(config.get("InputShape", []))
@@ -582,9 +471,9 @@ def convert_recurrent(model, hls_dir: Path, opts: ConvertOptions, warn=print) ->
     hls_dir = Path(hls_dir)
     with atomic_dir(hls_dir) as tmp:
         torch.save(model.float_twin().state_dict(), tmp / TWIN_WEIGHTS)
-        hls_model = _pytorch_model_from(tmp, asdict(meta), tmp)
-        with _quiet():
+        hls_model = pytorch_model_from(tmp, asdict(meta), tmp)
+        with quiet():
             hls_model.write()
         write_json(tmp / META_FILE, asdict(meta))
-        _fix_project_paths(tmp, hls_dir)
+        fix_project_paths(tmp, hls_dir)
     return meta

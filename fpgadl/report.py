@@ -129,9 +129,9 @@ def build_report(run: RunDir, cfg: RunConfig) -> dict:
 
 def _estimate(run: RunDir, cfg: RunConfig) -> dict | None:
     from fpgadl.boards import Board
-    from fpgadl.convert import load_project
     from fpgadl.estimate import estimate as estimate_fn
     from fpgadl.estimate import format_table
+    from fpgadl.project import load_project
 
     hls_model, meta = load_project(run / "hls")
     board = Board.model_validate(meta.board_spec)

@@ -9,8 +9,8 @@ import torch
 
 from fpgadl import api
 from fpgadl.boards import Board, load_board
-from fpgadl.convert import load_project
 from fpgadl.estimate import estimate
+from fpgadl.project import load_project
 from tests.helpers import assert_one_line_error, run_cli
 
 

@@ -1,0 +1,133 @@
+"""An fpgadl HLS project directory: the complete hls4ml project plus what rebuilds its model graph.
+
+`OUT/hls/` (or `fpgadl hls --out DIR`) holds hls4ml's vendor project, `fpgadl.json` (a `ProjectMeta`:
+the hls4ml config, conversion options, port types and layouts, board) and either `model.clean.onnx` (the
+cleaned QONNX graph) or `twin.pt` (a recurrent net's float twin). `load_project` rebuilds the same hls4ml
+model from the directory alone, which is all `fpgadl emulate` needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from fpgadl.errors import UsageError
+
+PROJECT_NAME = "myproject"
+TWIN_WEIGHTS = "twin.pt"
+META_FILE = "fpgadl.json"
+CLEAN_MODEL = "model.clean.onnx"
+
+
+@dataclass
+class ProjectMeta:
+    """What `fpgadl emulate` needs to rebuild the model graph from the project directory alone."""
+
+    clean_model: str
+    hls_config: dict
+    convert_kwargs: dict
+    input_name: str
+    input_layer: str
+    input_type: str | None  # ap type of the FPGA's input port, None when the model has no input quantizer
+    input_shape_onnx: list[int]  # without batch, in the ONNX model's own layout (NCHW for conv nets)
+    input_transpose: list[int] | None  # axes that take an ONNX-layout batch to hls4ml's (channels-last)
+    output_shape_onnx: list[int]  # without batch, as the ONNX model (and torch) give it
+    output_shape_hls: list[int]  # without batch, as the firmware's output port orders it
+    output_transpose: list[int] | None  # axes that take hls4ml's output batch back to the ONNX layout
+    board: str
+    board_spec: dict  # the Board (fpgadl.boards) the project targets, so estimates need no board file
+    part: str
+    clock_period_ns: float
+    exact: bool
+    inexact_layers: list[str]
+    quant_nodes: list[dict]
+    fitted: dict | None = None  # per-layer ReuseFactor/Strategy chosen by --fit
+    frontend: str = "onnx"  # "onnx" (QONNX file) or "pytorch" (a float twin, for recurrent layers)
+    twin: dict | None = None  # pytorch front end: how to rebuild the twin module (weights in TWIN_WEIGHTS)
+    input_prequant: dict | None = None  # quantizer the host applies before a port that cannot round
+    fpgadl_version: str = "0.1.0"
+
+    @staticmethod
+    def load(hls_dir: Path) -> ProjectMeta:
+        path = Path(hls_dir) / META_FILE
+        if not path.is_file():
+            raise UsageError(f"{hls_dir}: not an fpgadl HLS project (no {META_FILE}); create one with `fpgadl hls`")
+        return ProjectMeta(**json.loads(path.read_text()))
+
+
+@contextlib.contextmanager
+def quiet():
+    """hls4ml and qonnx print progress to stdout and warn freely; the CLI owns the terminal."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def hls_model_from(mw, meta_like: dict, output_dir: Path):
+    """Run hls4ml's conversion (front end + optimizer passes); nothing is compiled."""
+    import hls4ml
+
+    with quiet():
+        return hls4ml.converters.convert_from_onnx_model(
+            mw,
+            output_dir=str(output_dir),
+            project_name=PROJECT_NAME,
+            hls_config=json.loads(json.dumps(meta_like["hls_config"])),
+            **meta_like["convert_kwargs"],
+        )
+
+
+def fix_project_paths(tmp: Path, final: Path) -> None:
+    """hls4ml writes its output_dir into a few project files; point them at the final location."""
+    final_abs = str(Path(final).resolve())
+    for f in tmp.rglob("*"):
+        if f.is_file() and f.suffix in (".tcl", ".yml", ".sh", ".json", ".cpp", ".h") and f.stat().st_size < 2**22:
+            text = f.read_text(errors="ignore")
+            if str(tmp) in text:
+                f.write_text(text.replace(str(tmp.resolve()), final_abs).replace(str(tmp), final_abs))
+
+
+def load_project(hls_dir: Path, *, output_dir: Path | None = None, trace: bool = False):
+    """Rebuild the hls4ml model of a project directory written by `convert` (no compile).
+
+    `trace` turns on hls4ml's per-layer trace output (for csim's `hls_model.trace`)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    hls_dir = Path(hls_dir)
+    meta = ProjectMeta.load(hls_dir)
+    model_path = hls_dir / meta.clean_model
+    if meta.frontend == "onnx" and not model_path.is_file():
+        raise UsageError(f"{hls_dir}: project is incomplete ({meta.clean_model} missing); re-run `fpgadl hls`")
+    spec = asdict(meta)
+    if trace:
+        spec["hls_config"] = json.loads(json.dumps(meta.hls_config))
+        for layer_cfg in spec["hls_config"].get("LayerName", {}).values():
+            layer_cfg["Trace"] = True
+    if meta.frontend == "pytorch":
+        return pytorch_model_from(hls_dir, spec, output_dir or hls_dir), meta
+    mw = ModelWrapper(str(model_path))
+    hls_model = hls_model_from(mw, spec, output_dir or hls_dir)
+    return hls_model, meta
+
+
+def pytorch_model_from(hls_dir: Path, spec: dict, output_dir: Path):
+    import torch
+
+    from fpgadl.zoo.recurrent import convert_pytorch_twin, rebuild_twin
+
+    twin = rebuild_twin(spec["twin"], torch.load(hls_dir / TWIN_WEIGHTS, weights_only=True))
+    config = json.loads(json.dumps(spec["hls_config"]))
+    config["PytorchModel"] = twin
+    config["InputShape"] = tuple(config["InputShape"])
+    with quiet():
+        return convert_pytorch_twin(
+            twin,
+            config,
+            str(output_dir),
+            project_name=PROJECT_NAME,
+            **spec["convert_kwargs"],
+        )
