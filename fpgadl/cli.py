@@ -133,10 +133,12 @@ def run(
 
 def _print_summary(rep: dict, run_dir: Path) -> None:
     for e, m in rep["metrics"].items():
-        stdout.print(f"{e:>12}: {rep['metric']} {m['value']:.4f}", highlight=False)
+        stdout.print(f"{e:>12}: {rep['metric']} {m['value']:.4f}", highlight=False, soft_wrap=True)
     for c in rep["checks"]:
-        stdout.print(f"{'PASS' if c['passed'] else 'FAIL'}  {c['name']} ({c['detail']})", highlight=False)
-    stdout.print(f"report: {run_dir / 'report.md'}", highlight=False)
+        stdout.print(
+            f"{'PASS' if c['passed'] else 'FAIL'}  {c['name']} ({c['detail']})", highlight=False, soft_wrap=True
+        )
+    stdout.print(f"report: {run_dir / 'report.md'}", highlight=False, soft_wrap=True)
 
 
 @app.command()
