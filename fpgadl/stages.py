@@ -54,22 +54,28 @@ def load_trained(run: RunDir, cfg: RunConfig) -> torch.nn.Module:
     return model.eval()
 
 
-def record_metric(run: RunDir, cfg: RunConfig, engine: str, predict, seconds: float | None = None) -> None:
+def predict_and_record(run: RunDir, cfg: RunConfig, engine: str, predict, x: np.ndarray, **extra) -> np.ndarray:
+    """One engine on the test split: timed predictions to predictions/<engine>.npy, its metric to
+    metrics/<engine>.json. The metric reuses those predictions; it calls `predict` only for other inputs
+    (a control task's episodes)."""
     from fpgadl.metrics import evaluate
 
-    x, y = np.load(run / X_TEST), np.load(run / Y_TEST)
-    value = evaluate(cfg.recipe, x, y, predict)
-    entry = {"engine": engine, "metric": cfg.recipe.metric, "value": value, "n": len(x)}
-    if seconds is not None:
-        entry["predict_seconds"] = round(seconds, 4)
-        entry["samples_per_second"] = round(len(x) / seconds, 1) if seconds > 0 else None
-    write_json(run / f"metrics/{engine}.json", entry)
-
-
-def _timed(predict, x):
     t0 = time.perf_counter()
-    y = predict(x)
-    return y, time.perf_counter() - t0
+    y_pred = predict(x)
+    seconds = time.perf_counter() - t0
+    write_npy(run / f"predictions/{engine}.npy", y_pred)
+    value = evaluate(cfg.recipe, x, np.load(run / Y_TEST), lambda a: y_pred if a is x else predict(a))
+    entry = {
+        "engine": engine,
+        "metric": cfg.recipe.metric,
+        "value": value,
+        "n": len(x),
+        "predict_seconds": round(seconds, 4),
+        "samples_per_second": round(len(x) / seconds, 1) if seconds > 0 else None,
+        **extra,
+    }
+    write_json(run / f"metrics/{engine}.json", entry)
+    return y_pred
 
 
 # ---------------------------------------------------------------- train
@@ -84,8 +90,6 @@ def train_stage(run: RunDir, cfg: RunConfig) -> None:
         torch.save(model.state_dict(), tmp)
     write_npy(run / X_TEST, data.x_test)
     write_npy(run / Y_TEST, data.y_test)
-    y, secs = _timed(lambda x: torch_predict(model, x), data.x_test)
-    write_npy(run / "predictions/torch.npy", y)
     write_json(
         run / "train.json",
         {
@@ -100,7 +104,7 @@ def train_stage(run: RunDir, cfg: RunConfig) -> None:
             "n_test": len(data.x_test),
         },
     )
-    record_metric(run, cfg, "torch", lambda x: torch_predict(model, x), secs)
+    predict_and_record(run, cfg, "torch", lambda x: torch_predict(model, x), data.x_test)
 
 
 # ---------------------------------------------------------------- export
@@ -136,9 +140,7 @@ def verify_stage(run: RunDir, cfg: RunConfig) -> None:
     def predict(a):
         return onnxruntime_predict(path, prepare(a))
 
-    y, secs = _timed(predict, x)
-    write_npy(run / "predictions/onnxruntime.npy", y)
-    record_metric(run, cfg, "onnxruntime", predict, secs)
+    predict_and_record(run, cfg, "onnxruntime", predict, x)
 
 
 # ---------------------------------------------------------------- convert
@@ -214,12 +216,7 @@ def emulate_stage(run: RunDir, cfg: RunConfig) -> None:
         setup = time.perf_counter() - t0
         try:
             xs = check_input(x, engine.meta, "test split")
-            y, secs = _timed(engine.predict, xs)
-            write_npy(run / f"predictions/{name}.npy", y)
-            record_metric(run, cfg, name, engine.predict, secs)
-            entry = run.read_json(f"metrics/{name}.json")
-            entry["setup_seconds"] = round(setup, 3)
-            write_json(run / f"metrics/{name}.json", entry)
+            predict_and_record(run, cfg, name, engine.predict, xs, setup_seconds=round(setup, 3))
             if len(cfg.engines) > 1:
                 stress_out[name] = engine.predict(check_input(stress, engine.meta, "stress inputs"))
         finally:

@@ -25,6 +25,26 @@ from fpgadl.emulator.registry import (
 from fpgadl.emulator.softmax import tree_sum
 
 
+def _pool_geometry(layer, ndim: int) -> tuple[list[int], list[int], list[int], list[tuple[int, int]]]:
+    """Input sizes, pool sizes, strides and (before, after) paddings per spatial axis of a pooling layer."""
+    if ndim == 1:
+        return (
+            [layer.get_attr("n_in")],
+            [layer.get_attr("pool_width")],
+            [layer.get_attr("stride_width")],
+            [(layer.get_attr("pad_left"), layer.get_attr("pad_right"))],
+        )
+    return (
+        [layer.get_attr("in_height"), layer.get_attr("in_width")],
+        [layer.get_attr("pool_height"), layer.get_attr("pool_width")],
+        [layer.get_attr("stride_height"), layer.get_attr("stride_width")],
+        [
+            (layer.get_attr("pad_top"), layer.get_attr("pad_bottom")),
+            (layer.get_attr("pad_left"), layer.get_attr("pad_right")),
+        ],
+    )
+
+
 def _pad_pattern(t: FixedType) -> int:
     """pad_val<T, Max>(): T x = 0; x[x.width - 1] = 1."""
     return -(1 << (t.width - 1)) if t.signed else 1 << (t.width - 1)
@@ -69,19 +89,7 @@ def _pool_builder(layer, ndim: int, global_pool: bool):
 
         return kernel
 
-    if ndim == 1:
-        sizes = [layer.get_attr("n_in")]
-        pool = [layer.get_attr("pool_width")]
-        stride = [layer.get_attr("stride_width")]
-        pads = [(layer.get_attr("pad_left"), layer.get_attr("pad_right"))]
-    else:
-        sizes = [layer.get_attr("in_height"), layer.get_attr("in_width")]
-        pool = [layer.get_attr("pool_height"), layer.get_attr("pool_width")]
-        stride = [layer.get_attr("stride_height"), layer.get_attr("stride_width")]
-        pads = [
-            (layer.get_attr("pad_top"), layer.get_attr("pad_bottom")),
-            (layer.get_attr("pad_left"), layer.get_attr("pad_right")),
-        ]
+    sizes, pool, stride, pads = _pool_geometry(layer, ndim)
     count_pad = bool(layer.get_attr("count_pad", False))
     # Window start positions as the firmware loops them (restricted_padded_* bounds).
     positions = []
@@ -174,17 +182,7 @@ def _stream_pool_builder(layer, ndim, global_pool, x_t, res_t, accum_t, op):
 
         return global_kernel
 
-    if ndim == 1:
-        sizes, pool, stride = [layer.get_attr("n_in")], [layer.get_attr("pool_width")], [layer.get_attr("stride_width")]
-        pads = [(layer.get_attr("pad_left"), layer.get_attr("pad_right"))]
-    else:
-        sizes = [layer.get_attr("in_height"), layer.get_attr("in_width")]
-        pool = [layer.get_attr("pool_height"), layer.get_attr("pool_width")]
-        stride = [layer.get_attr("stride_height"), layer.get_attr("stride_width")]
-        pads = [
-            (layer.get_attr("pad_top"), layer.get_attr("pad_bottom")),
-            (layer.get_attr("pad_left"), layer.get_attr("pad_right")),
-        ]
+    sizes, pool, stride, pads = _pool_geometry(layer, ndim)
     require(layer, not any(p0 or p1 for p0, p1 in pads), "padding in a streaming pooling layer")
     require(layer, list(pool) == list(stride), "streaming pooling with stride != pool size")
     offsets = [tuple(o) for o in np.ndindex(*pool)]
