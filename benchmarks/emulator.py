@@ -36,8 +36,8 @@ from brevitas.quant import (  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
 from fpgadl import api  # noqa: E402
-from fpgadl.engines import CsimEngine, FastEngine  # noqa: E402
-from fpgadl.export import INPUT_NAME, export_qcdq_file, export_qonnx_file  # noqa: E402
+from fpgadl.hls.engines import CsimEngine, FastEngine  # noqa: E402
+from fpgadl.hls.export import INPUT_NAME, export_qcdq_file, export_qonnx_file  # noqa: E402
 
 
 def _linear(n_in, n_out, last=False):

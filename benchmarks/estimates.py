@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fpgadl.boards import load_board
+from fpgadl.core.boards import load_board
 from fpgadl.estimate import estimate
 
 REPO = Path(__file__).resolve().parent.parent

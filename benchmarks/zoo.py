@@ -22,8 +22,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
-from fpgadl.artifacts import write_text
-from fpgadl.recipes import available_recipes, load_recipe
+from fpgadl.core.artifacts import write_text
+from fpgadl.ml.recipes import available_recipes, load_recipe
 
 PUBLISHED_MNIST1D = {
     "softmax-mnist1d": 0.32,
@@ -41,9 +41,9 @@ COLUMNS = (REFERENCE, *EMULATED)
 
 def reference(name: str, epochs: int | None) -> float:
     """Train at 16 bits and score the torch model (the recipe's metric, as every pipeline stage measures it)."""
-    from fpgadl.data import load_dataset
-    from fpgadl.metrics import evaluate
-    from fpgadl.train import seed_everything, torch_predict, train
+    from fpgadl.ml.datasets import load_dataset
+    from fpgadl.ml.metrics import evaluate
+    from fpgadl.ml.train import seed_everything, torch_predict, train
     from fpgadl.zoo import build_model
 
     recipe = load_recipe(name, **{**REFERENCE_BITS, "train.epochs": epochs})

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fpgadl.errors import UsageError
-from fpgadl.pipeline import STAGES, RunConfig, RunDir, run_stages
-from fpgadl.recipes import DEFAULT_RECIPE, load_recipe
+from fpgadl.core.errors import UsageError
+from fpgadl.flow.pipeline import STAGES, RunConfig, RunDir, run_stages
+from fpgadl.ml.recipes import DEFAULT_RECIPE, load_recipe
 
 QUANTIZE_STAGES = ("train", "export", "verify")
 
@@ -40,8 +40,8 @@ def run(
     """Run the recipe's pipeline into `out` (default build/<recipe>); returns report.json's content
     (or the manifest when the report stage is not among `stages`). `overrides` sets recipe fields by
     dotted key, e.g. {"dataset.subset": 600}."""
-    from fpgadl.boards import load_board
-    from fpgadl.stages import STAGE_LIST
+    from fpgadl.core.boards import load_board
+    from fpgadl.flow.stages import STAGE_LIST
 
     if engine not in ("fast", "csim", "both"):
         raise UsageError(f"--engine {engine!r}: valid: fast, csim, both")
@@ -51,7 +51,7 @@ def run(
     cfg = RunConfig(recipe=r, out=run_dir.path, engine=engine, board=board, progress=progress, warn=warn)
     import yaml
 
-    from fpgadl.artifacts import write_text
+    from fpgadl.core.artifacts import write_text
 
     write_text(run_dir / "recipe.yaml", yaml.safe_dump(r.model_dump(mode="json"), sort_keys=False))
     chosen = [s for s in STAGE_LIST if s.name in stages]
@@ -67,7 +67,7 @@ def quantize(recipe: str, *, out: Path | None = None, epochs: int | None = None,
     Returns the manifest, both stages' metrics, and how many torch outputs onnxruntime reproduced."""
     import json
 
-    from fpgadl.report import compare
+    from fpgadl.flow.report import compare
 
     name = load_recipe(recipe).name
     out = Path(out) if out else Path("build") / name
@@ -99,7 +99,7 @@ def hls(
 
     `fit` chooses per-layer reuse factor and strategy to meet the targets within `ceiling` of every
     resource; `synth` runs the vendor's HLS synthesis (vitis_hls / vivado_hls must be on PATH)."""
-    from fpgadl.convert import ConvertOptions, convert
+    from fpgadl.hls.convert import ConvertOptions, convert
 
     if io_type not in ("io_parallel", "io_stream"):
         raise UsageError(f"--io {io_type!r}: valid: parallel, stream")
@@ -143,7 +143,7 @@ def _which_vendor_tool() -> str | None:
 
 def vendor_tool(project: Path | None = None) -> str:
     """The vendor HLS tool on PATH, or a one-line error naming what is missing (exit 2)."""
-    from fpgadl.errors import ToolUnavailable
+    from fpgadl.core.errors import ToolUnavailable
 
     tool = _which_vendor_tool()
     if tool:
@@ -154,7 +154,7 @@ def vendor_tool(project: Path | None = None) -> str:
 
 def synthesize(project: Path) -> dict:
     """Run the vendor's C synthesis through hls4ml; returns hls4ml's parsed report."""
-    from fpgadl.project import load_project
+    from fpgadl.hls.project import load_project
 
     vendor_tool(project)
     hls_model, _ = load_project(project_dir(project))
@@ -187,7 +187,7 @@ def emulate(project: Path, x: np.ndarray, *, engine: str = "fast", trace_dir: Pa
     """Run float inputs (ONNX layout) through the firmware's twin (`fast`) or hls4ml's C simulation.
 
     `trace_dir` receives every layer's output as <layer>.npy (firmware layout) plus layers.json."""
-    from fpgadl.engines import check_input, open_engine
+    from fpgadl.hls.engines import check_input, open_engine
 
     eng = open_engine(project_dir(project), engine, trace=trace_dir is not None)
     try:
@@ -202,7 +202,7 @@ def emulate(project: Path, x: np.ndarray, *, engine: str = "fast", trace_dir: Pa
 
 
 def _write_trace(trace_dir: Path, eng, layers: dict[str, np.ndarray]) -> None:
-    from fpgadl.artifacts import write_json, write_npy
+    from fpgadl.core.artifacts import write_json, write_npy
 
     index = []
     for layer in eng.hls_model.get_layers():
@@ -225,9 +225,9 @@ def diff(path: Path, x: np.ndarray | None = None, *, samples: int = 64, against:
 
     Inputs: `x` if given, else the run's test split (data/x_test.npy), else uniform random values across
     twice the input port's range (so saturation runs)."""
-    from fpgadl.diff import engines_diff, qonnx_diff
-    from fpgadl.engines import check_input
-    from fpgadl.project import ProjectMeta
+    from fpgadl.flow.diff import engines_diff, qonnx_diff
+    from fpgadl.hls.engines import check_input
+    from fpgadl.hls.project import ProjectMeta
 
     hls_dir = project_dir(path)
     meta = ProjectMeta.load(hls_dir)
@@ -249,14 +249,14 @@ def diff(path: Path, x: np.ndarray | None = None, *, samples: int = 64, against:
 
 
 def boards():
-    from fpgadl.boards import list_boards
+    from fpgadl.core.boards import list_boards
 
     return list_boards()
 
 
 def zoo() -> list[dict]:
     """Every recipe with its family, dataset, bit widths and which stages are expected bit-exact."""
-    from fpgadl.recipes import available_recipes
+    from fpgadl.ml.recipes import available_recipes
 
     rows = []
     for name in available_recipes():
@@ -291,7 +291,7 @@ _INEXACT_MODULES = ("Sigmoid", "Tanh", "QuantSigmoid", "QuantTanh", "BatchNorm1d
 
 def _expected_exact(r) -> list[str]:
     """Stage pairs expected bit-exact, from the model the recipe builds (every run's report measures them)."""
-    from fpgadl.data import load_dataset
+    from fpgadl.ml.datasets import load_dataset
     from fpgadl.zoo import build_model
 
     data = load_dataset(r.dataset.name, subset=200, params=r.dataset.params)

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from fpgadl.errors import FpgadlError, UsageError
+from fpgadl.core.errors import FpgadlError, UsageError
 
 app = typer.Typer(
     add_completion=False,
@@ -254,7 +254,7 @@ def emulate(
     import numpy as np
 
     from fpgadl import api
-    from fpgadl.artifacts import write_npy
+    from fpgadl.core.artifacts import write_npy
 
     x = api.load_array(input, "--input")
     y = api.emulate(project, x, engine=engine, trace_dir=trace)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fpgadl.boards import BoardError, custom_board, list_boards, load_board
+from fpgadl.core.boards import BoardError, custom_board, list_boards, load_board
 
 ALL_BOARDS = {
     "pynq-z1",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fpgadl.data import DATASETS, load_dataset
-from fpgadl.errors import UsageError
+from fpgadl.core.errors import UsageError
+from fpgadl.ml.datasets import DATASETS, load_dataset
 
 
 def test_registry_holds_the_zoo_datasets():

@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from fpgadl.recipes import available_recipes
+from fpgadl.ml.recipes import available_recipes
 from tests.helpers import assert_one_line_error, run_cli
 
 
@@ -17,8 +17,8 @@ def project(tmp_path_factory):
     import torch
 
     from fpgadl import api
-    from fpgadl.export import export_qonnx_file
-    from fpgadl.recipes import load_recipe
+    from fpgadl.hls.export import export_qonnx_file
+    from fpgadl.ml.recipes import load_recipe
     from fpgadl.zoo import build_model
 
     d = tmp_path_factory.mktemp("err")

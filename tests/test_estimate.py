@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from fpgadl.boards import load_board
+from fpgadl.core.boards import load_board
 from fpgadl.estimate import (
     EstimateError,
     FitError,

@@ -8,16 +8,16 @@ import pytest
 import torch
 
 from fpgadl import api
-from fpgadl.boards import Board, load_board
+from fpgadl.core.boards import Board, load_board
 from fpgadl.estimate import estimate
-from fpgadl.project import load_project
+from fpgadl.hls.project import load_project
 from tests.helpers import assert_one_line_error, run_cli
 
 
 @pytest.fixture(scope="module")
 def big_mlp(tmp_path_factory):
-    from fpgadl.export import export_qonnx_file
-    from fpgadl.recipes import QuantConfig
+    from fpgadl.hls.export import export_qonnx_file
+    from fpgadl.ml.recipes import QuantConfig
     from fpgadl.zoo import build_model
 
     d = tmp_path_factory.mktemp("fit")

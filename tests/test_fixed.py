@@ -1,6 +1,6 @@
 """fpgadl.emulator.fixed against the ap_fixed headers hls4ml ships, compiled with g++.
 
-The reference is tests/cpp/fixed_harness*.{h,cpp} instantiated for a fixed, seeded set of target
+The reference is hls/harness/fixed_harness*.{h,cpp} instantiated for a fixed, seeded set of target
 types and (source, target) pairs: C++ template parameters cannot vary at run time, so the types
 are drawn once per session (every signedness x rounding x overflow mode, widths 1..40 plus the
 int64 limits, integer bits below 0 and above the width, saturation bits) and compiled into one
@@ -37,7 +37,7 @@ from fpgadl.emulator.fixed import (
     to_float,
 )
 
-CPP_DIR = Path(__file__).parent / "cpp"
+CPP_DIR = Path(__file__).resolve().parent.parent / "hls" / "harness"
 
 
 def _ap_types_dir() -> Path:

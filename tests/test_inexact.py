@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from fpgadl import api
-from fpgadl.recipes import RECIPES_DIR
+from fpgadl.ml.recipes import RECIPES_DIR
 from tests.helpers import run_cli
 
 
@@ -21,7 +21,7 @@ def float_scaled(tmp_path_factory):
     import brevitas.nn as qnn
     from brevitas.quant import Int8ActPerTensorFloat, Int8WeightPerTensorFloat, Uint8ActPerTensorFloat
 
-    from fpgadl.export import export_qonnx_file
+    from fpgadl.hls.export import export_qonnx_file
 
     d = tmp_path_factory.mktemp("float")
     torch.manual_seed(0)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fpgadl import api
-from fpgadl.pipeline import STAGES
+from fpgadl.flow.pipeline import STAGES
 
 ENGINES = ("torch", "onnxruntime", "csim", "fast")
 
@@ -75,12 +75,12 @@ def test_failing_stage_keeps_finished_artifacts(default_run, tmp_path, monkeypat
     shutil.copytree(src, out)
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
-    import fpgadl.convert
+    import fpgadl.hls.convert
 
     def broken(*args, **kwargs):
         raise RuntimeError("simulated crash halfway through writing the project")
 
-    monkeypatch.setattr(fpgadl.convert, "hls_model_from", broken)
+    monkeypatch.setattr(fpgadl.hls.convert, "hls_model_from", broken)
     with pytest.raises(Exception, match="simulated crash"):
         api.run("mlp-digits", out=out, start="convert", warn=lambda m: None)
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
@@ -135,12 +135,12 @@ def test_untrained_model_is_calibrated_and_converts_exactly(tmp_path):
 
 
 def test_a_changed_toolchain_reruns_every_stage(default_run, tmp_path, monkeypatch):
-    import fpgadl.pipeline
+    import fpgadl.flow.pipeline
 
     src, _, _ = default_run
     out = tmp_path / "copy"
     shutil.copytree(src, out)
-    monkeypatch.setattr(fpgadl.pipeline, "toolchain_fingerprint", lambda: "a different fpgadl or hls4ml")
+    monkeypatch.setattr(fpgadl.flow.pipeline, "toolchain_fingerprint", lambda: "a different fpgadl or hls4ml")
     events: list[tuple[str, str]] = []
     api.run("mlp-digits", out=out, engine="fast", reporter=lambda s, e, i: events.append((s, e)), warn=lambda m: None)
     assert [s for s, e in events if e == "done"] == list(STAGES)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from fpgadl.data import load_dataset
-from fpgadl.recipes import available_recipes, load_recipe
-from fpgadl.train import TRAINERS, torch_predict, train
+from fpgadl.ml.datasets import load_dataset
+from fpgadl.ml.recipes import available_recipes, load_recipe
+from fpgadl.ml.train import TRAINERS, torch_predict, train
 from fpgadl.zoo import ARCHITECTURES, build_model
 
 # Brief training: enough that biases differ (identical constant tensors get merged by qonnx's cleanup,

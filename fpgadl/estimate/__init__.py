@@ -8,7 +8,7 @@ measured error against published synthesis results are in ``rules.py`` and docs/
 
 from __future__ import annotations
 
-from fpgadl.boards import Board
+from fpgadl.core.boards import Board
 from fpgadl.estimate.core import Estimate, estimate_specs
 from fpgadl.estimate.fit import FitError, closest_reuse_factor, fit, fit_specs, valid_reuse_factors
 from fpgadl.estimate.hls import EstimateError, specs_from_hls_model

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from fpgadl.boards import RESOURCE_NAMES, Board
+from fpgadl.core.boards import RESOURCE_NAMES, Board
 from fpgadl.estimate.rules import IO_CYCLES, LayerEstimate, LayerSpec, estimate_layer
 
 

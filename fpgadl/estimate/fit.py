@@ -14,8 +14,8 @@ import math
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
-from fpgadl.boards import RESOURCE_NAMES, Board
-from fpgadl.errors import CheckFailed
+from fpgadl.core.boards import RESOURCE_NAMES, Board
+from fpgadl.core.errors import CheckFailed
 from fpgadl.estimate.core import Estimate, estimate_specs
 from fpgadl.estimate.rules import KERNEL, LayerSpec, estimate_layer
 

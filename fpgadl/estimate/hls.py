@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from fpgadl.errors import UsageError
+from fpgadl.core.errors import UsageError
 from fpgadl.estimate.rules import (
     ELEMENTWISE,
     FREE,

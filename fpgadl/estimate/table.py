@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fpgadl.boards import RESOURCE_NAMES, Board
+from fpgadl.core.boards import RESOURCE_NAMES, Board
 from fpgadl.estimate.core import Estimate
 
 _HEADERS = {"lut": "LUT", "ff": "FF", "dsp": "DSP", "bram18k": "BRAM18K", "uram": "URAM"}

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import torch
 
-from fpgadl.errors import UsageError
-from fpgadl.recipes import QuantConfig
+from fpgadl.core.errors import UsageError
+from fpgadl.ml.recipes import QuantConfig
 
 ARCHITECTURES: dict[str, Callable[..., torch.nn.Module]] = {}
 

@@ -13,9 +13,9 @@ import math
 
 import torch
 
-from fpgadl.data import Dataset
-from fpgadl.recipes import QuantConfig, Recipe
-from fpgadl.train import Progress, TrainResult, register_trainer, train_supervised
+from fpgadl.ml.datasets import Dataset
+from fpgadl.ml.recipes import QuantConfig, Recipe
+from fpgadl.ml.train import Progress, TrainResult, register_trainer, train_supervised
 from fpgadl.zoo import register, xavier_init
 from fpgadl.zoo.layers import quant_activation, quant_input, quant_linear, take
 

@@ -12,7 +12,7 @@ import math
 import brevitas.nn as qnn
 import torch
 
-from fpgadl.recipes import QuantConfig
+from fpgadl.ml.recipes import QuantConfig
 from fpgadl.zoo import register, xavier_init
 from fpgadl.zoo.layers import dense_head, quant_activation, quant_conv, quant_input, take
 from fpgadl.zoo.quant import act_quant

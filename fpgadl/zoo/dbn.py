@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fpgadl.data import Dataset
-from fpgadl.recipes import Recipe
-from fpgadl.train import Progress, TrainResult, register_trainer, seed_everything, train_supervised
+from fpgadl.ml.datasets import Dataset
+from fpgadl.ml.recipes import Recipe
+from fpgadl.ml.train import Progress, TrainResult, register_trainer, seed_everything, train_supervised
 
 
 def pretrain_rbm(

@@ -14,9 +14,9 @@ import copy
 import numpy as np
 import torch
 
-from fpgadl.data import Dataset
-from fpgadl.recipes import Recipe
-from fpgadl.train import (
+from fpgadl.ml.datasets import Dataset
+from fpgadl.ml.recipes import Recipe
+from fpgadl.ml.train import (
     EarlyStopping,
     Progress,
     TrainResult,

@@ -14,9 +14,9 @@ import math
 import numpy as np
 import torch
 
-from fpgadl.data import Dataset
-from fpgadl.recipes import QuantConfig, Recipe
-from fpgadl.train import (
+from fpgadl.ml.datasets import Dataset
+from fpgadl.ml.recipes import QuantConfig, Recipe
+from fpgadl.ml.train import (
     EarlyStopping,
     Progress,
     TrainResult,

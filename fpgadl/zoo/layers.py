@@ -5,7 +5,7 @@ from __future__ import annotations
 import brevitas.nn as qnn
 import torch
 
-from fpgadl.recipes import QuantConfig
+from fpgadl.ml.recipes import QuantConfig
 from fpgadl.zoo.quant import act_quant, bias_quant, input_quant, weight_quant
 
 

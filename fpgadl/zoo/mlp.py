@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from fpgadl.recipes import QuantConfig
+from fpgadl.ml.recipes import QuantConfig
 from fpgadl.zoo import register, xavier_init
 from fpgadl.zoo.layers import quant_activation, quant_input, quant_linear
 

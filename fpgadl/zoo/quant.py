@@ -18,7 +18,7 @@ from brevitas.quant import (
     Uint8ActPerTensorFloat,
 )
 
-from fpgadl.recipes import QuantConfig
+from fpgadl.ml.recipes import QuantConfig
 
 
 def weight_quant(q: QuantConfig, bits: int | None = None):

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-from fpgadl.recipes import QuantConfig
+from fpgadl.ml.recipes import QuantConfig
 from fpgadl.zoo import register, xavier_init
 from fpgadl.zoo.layers import quant_input, quant_linear, take
 from fpgadl.zoo.quant import act_quant

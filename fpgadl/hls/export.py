@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 import torch
 
-from fpgadl.artifacts import atomic_path
+from fpgadl.core.artifacts import atomic_path
 
 INPUT_NAME = "global_in"
 OUTPUT_NAME = "global_out"

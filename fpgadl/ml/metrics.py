@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fpgadl.recipes import Recipe
+from fpgadl.ml.recipes import Recipe
 
 Predict = Callable[[np.ndarray], np.ndarray]
 METRICS: dict[str, Callable[[Recipe, np.ndarray, np.ndarray, Predict], float]] = {}

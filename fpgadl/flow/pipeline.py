@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fpgadl.artifacts import write_json
-from fpgadl.errors import FpgadlError, UsageError
-from fpgadl.recipes import Recipe
+from fpgadl.core.artifacts import write_json
+from fpgadl.core.errors import FpgadlError, UsageError
+from fpgadl.ml.recipes import Recipe
 
 STAGES = ("train", "export", "verify", "convert", "emulate", "report")
 
@@ -97,7 +97,7 @@ def toolchain_fingerprint() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     h = hashlib.sha256()
-    for f in sorted(Path(__file__).resolve().parent.rglob("*.py")):
+    for f in sorted(Path(__file__).resolve().parent.parent.rglob("*.py")):
         h.update(f.read_bytes())
     for lib in ("torch", "brevitas", "qonnx", "hls4ml", "onnx", "onnxruntime", "numpy"):
         try:

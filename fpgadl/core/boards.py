@@ -15,9 +15,10 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fpgadl.errors import UsageError
+from fpgadl.core.errors import UsageError
+from fpgadl.core.resources import package_data
 
-BOARDS_DIR = Path(__file__).resolve().parent.parent / "boards"
+BOARDS_DIR = package_data("boards")
 
 # DSP slice multiplier operand widths (signed A x B): DSP48E1 (7 series, UG479) is 25x18,
 # DSP48E2 (UltraScale/UltraScale+, UG579) is 27x18.

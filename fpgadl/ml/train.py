@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from fpgadl.data import Dataset
-from fpgadl.recipes import Recipe
+from fpgadl.ml.datasets import Dataset
+from fpgadl.ml.recipes import Recipe
 
 # progress(epoch, epochs, info) is called after every epoch; the CLI draws a Rich bar with it.
 Progress = Callable[[int, int, dict], None]

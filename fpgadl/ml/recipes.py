@@ -14,9 +14,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fpgadl.errors import UsageError
+from fpgadl.core.errors import UsageError
+from fpgadl.core.resources import package_data
 
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "quantize"
+RECIPES_DIR = package_data("quantize")
 DEFAULT_RECIPE = "mlp-digits"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
@@ -26,7 +27,7 @@ class _Strict(BaseModel):
 
 
 class DatasetConfig(_Strict):
-    name: str  # a key of fpgadl.data.DATASETS
+    name: str  # a key of fpgadl.ml.datasets.DATASETS
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.2, gt=0, lt=0.5)
     subset: int | None = Field(None, gt=0, description="use only this many samples (tests, quick runs)")

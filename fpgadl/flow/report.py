@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fpgadl.metrics import meets_floor
-from fpgadl.pipeline import RunConfig, RunDir
+from fpgadl.flow.pipeline import RunConfig, RunDir
+from fpgadl.ml.metrics import meets_floor
 
 ENGINE_ORDER = ("torch", "onnxruntime", "csim", "fast")
 LABELS = {
@@ -128,10 +128,10 @@ def build_report(run: RunDir, cfg: RunConfig) -> dict:
 
 
 def _estimate(run: RunDir, cfg: RunConfig) -> dict | None:
-    from fpgadl.boards import Board
+    from fpgadl.core.boards import Board
     from fpgadl.estimate import estimate as estimate_fn
     from fpgadl.estimate import format_table
-    from fpgadl.project import load_project
+    from fpgadl.hls.project import load_project
 
     hls_model, meta = load_project(run / "hls")
     board = Board.model_validate(meta.board_spec)

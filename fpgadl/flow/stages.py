@@ -12,8 +12,8 @@ import time
 import numpy as np
 import torch
 
-from fpgadl.artifacts import atomic_path, write_json, write_npy, write_text
-from fpgadl.pipeline import RunConfig, RunDir, Stage
+from fpgadl.core.artifacts import atomic_path, write_json, write_npy, write_text
+from fpgadl.flow.pipeline import RunConfig, RunDir, Stage
 
 X_TEST, Y_TEST = "data/x_test.npy", "data/y_test.npy"
 MODEL, QONNX, QCDQ = "model.pt", "model.qonnx.onnx", "model.qcdq.onnx"
@@ -27,7 +27,7 @@ def is_recurrent(cfg: RunConfig) -> bool:
 
 
 def load_data(cfg: RunConfig):
-    from fpgadl.data import load_dataset
+    from fpgadl.ml.datasets import load_dataset
 
     d = cfg.recipe.dataset
     return load_dataset(
@@ -58,7 +58,7 @@ def predict_and_record(run: RunDir, cfg: RunConfig, engine: str, predict, x: np.
     """One engine on the test split: timed predictions to predictions/<engine>.npy, its metric to
     metrics/<engine>.json. The metric reuses those predictions; it calls `predict` only for other inputs
     (a control task's episodes)."""
-    from fpgadl.metrics import evaluate
+    from fpgadl.ml.metrics import evaluate
 
     t0 = time.perf_counter()
     y_pred = predict(x)
@@ -80,7 +80,7 @@ def predict_and_record(run: RunDir, cfg: RunConfig, engine: str, predict, x: np.
 
 # ---------------------------------------------------------------- train
 def train_stage(run: RunDir, cfg: RunConfig) -> None:
-    from fpgadl.train import seed_everything, torch_predict, train
+    from fpgadl.ml.train import seed_everything, torch_predict, train
 
     data = load_data(cfg)
     seed_everything(cfg.recipe.train.seed)
@@ -109,12 +109,12 @@ def train_stage(run: RunDir, cfg: RunConfig) -> None:
 
 # ---------------------------------------------------------------- export
 def export_stage(run: RunDir, cfg: RunConfig) -> None:
-    from fpgadl.export import export_qcdq_file, export_qonnx_file
+    from fpgadl.hls.export import export_qcdq_file, export_qonnx_file
 
     model = load_trained(run, cfg)
     shape = tuple(run.read_json("train.json")["input_shape"])
     if is_recurrent(cfg):
-        from fpgadl.export import export_float_file
+        from fpgadl.hls.export import export_float_file
 
         export_float_file(model.float_twin(), shape, run / TWIN_ONNX)
         return
@@ -124,7 +124,7 @@ def export_stage(run: RunDir, cfg: RunConfig) -> None:
 
 # ---------------------------------------------------------------- verify
 def verify_stage(run: RunDir, cfg: RunConfig) -> None:
-    from fpgadl.export import onnxruntime_predict
+    from fpgadl.hls.export import onnxruntime_predict
 
     x = np.load(run / X_TEST)
     path, prepare = run / QCDQ, (lambda a: a)
@@ -145,7 +145,7 @@ def verify_stage(run: RunDir, cfg: RunConfig) -> None:
 
 # ---------------------------------------------------------------- convert
 def convert_options(cfg: RunConfig):
-    from fpgadl.convert import ConvertOptions
+    from fpgadl.hls.convert import ConvertOptions
 
     h, t = cfg.recipe.hls, cfg.recipe.target
     fit = cfg.fit or t is not None
@@ -163,7 +163,7 @@ def convert_options(cfg: RunConfig):
 
 
 def convert_stage(run: RunDir, cfg: RunConfig) -> None:
-    from fpgadl.convert import convert
+    from fpgadl.hls.convert import convert
 
     warnings: list[str] = []
 
@@ -172,7 +172,7 @@ def convert_stage(run: RunDir, cfg: RunConfig) -> None:
         cfg.warn(msg)
 
     if is_recurrent(cfg):
-        from fpgadl.convert import convert_recurrent
+        from fpgadl.hls.convert import convert_recurrent
 
         meta = convert_recurrent(load_trained(run, cfg), run / "hls", convert_options(cfg), warn=warn)
     else:
@@ -205,7 +205,7 @@ def stress_inputs(x: np.ndarray, n: int = STRESS_SAMPLES, seed: int = 0) -> np.n
 
 
 def emulate_stage(run: RunDir, cfg: RunConfig) -> None:
-    from fpgadl.engines import check_input, open_engine
+    from fpgadl.hls.engines import check_input, open_engine
 
     x = np.load(run / X_TEST)
     stress = stress_inputs(x)
@@ -222,7 +222,7 @@ def emulate_stage(run: RunDir, cfg: RunConfig) -> None:
         finally:
             engine.close()
     if len(stress_out) == 2:
-        from fpgadl.report import compare
+        from fpgadl.flow.report import compare
 
         result = compare(stress_out["csim"], stress_out["fast"])
         write_json(run / "metrics/stress.json", {"n": len(stress), "engines": ["csim", "fast"], **result})
@@ -230,7 +230,7 @@ def emulate_stage(run: RunDir, cfg: RunConfig) -> None:
 
 # ---------------------------------------------------------------- report
 def report_stage(run: RunDir, cfg: RunConfig) -> None:
-    from fpgadl.report import build_report, render_markdown
+    from fpgadl.flow.report import build_report, render_markdown
 
     if cfg.recipe.metric == "fidelity":  # a generator: show what each engine draws from the test latents
         from fpgadl.zoo.gan import sample_grid

@@ -5,7 +5,7 @@ quantizer, with the quantizer's own rounding (QONNX `ROUND` = half to even = AP_
 (AP_SAT, or AP_SAT_SYM with narrow range). hls4ml's default input type (ap_fixed<16,6>, truncating and
 wrapping) would round off-grid inputs twice and wrap out-of-range ones.
 
-The project directory's own format (fpgadl.json, rebuilding the model from it) is `fpgadl.project`.
+The project directory's own format (fpgadl.json, rebuilding the model from it) is `fpgadl.hls.project`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import onnx
 
-from fpgadl.artifacts import atomic_dir, write_json
-from fpgadl.errors import UsageError
-from fpgadl.project import (
+from fpgadl.core.artifacts import atomic_dir, write_json
+from fpgadl.core.errors import UsageError
+from fpgadl.hls.project import (
     CLEAN_MODEL,
     META_FILE,
     TWIN_WEIGHTS,
@@ -98,7 +98,7 @@ def clean(model: onnx.ModelProto, source: str):
     from qonnx.transformation.gemm_to_matmul import GemmToMatMul
     from qonnx.util.cleanup import cleanup_model
 
-    from fpgadl.rewrites import RemoveInverseTransposes, ResizeToChannelsLast
+    from fpgadl.hls.rewrites import RemoveInverseTransposes, ResizeToChannelsLast
 
     model = _strip_initializer_inputs(model)
     ports = [i for i in model.graph.input]
@@ -311,7 +311,7 @@ def config_names(layer: str, config: dict) -> list[str]:
 
 def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) -> ProjectMeta:
     """Write the complete hls4ml project for a QONNX file to hls_dir (atomically) and return its metadata."""
-    from fpgadl.boards import custom_board, load_board
+    from fpgadl.core.boards import custom_board, load_board
 
     source = str(onnx_path)
     original = load_onnx(onnx_path)
@@ -424,7 +424,7 @@ def convert_recurrent(model, hls_dir: Path, opts: ConvertOptions, warn=print) ->
     exact against torch (fast == csim still is)."""
     import torch
 
-    from fpgadl.boards import custom_board, load_board
+    from fpgadl.core.boards import custom_board, load_board
     from fpgadl.zoo.recurrent import input_prequant, twin_hls_config, twin_spec
 
     board = custom_board(opts.part, **opts.part_resources) if opts.part else load_board(opts.board)

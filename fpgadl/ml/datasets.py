@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fpgadl.errors import UsageError
+from fpgadl.core.errors import UsageError
 
 
 @dataclass

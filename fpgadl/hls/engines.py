@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fpgadl.errors import ToolUnavailable, UsageError
-from fpgadl.project import ProjectMeta, load_project
+from fpgadl.core.errors import ToolUnavailable, UsageError
+from fpgadl.hls.project import ProjectMeta, load_project
 
 ENGINES = ("fast", "csim")
 

@@ -1,4 +1,4 @@
-"""QONNX graph rewrites hls4ml's ONNX front end needs after qonnx's clean-up (run by `fpgadl.convert.clean`
+"""QONNX graph rewrites hls4ml's ONNX front end needs after qonnx's clean-up (run by `fpgadl.hls.convert.clean`
 after `ConvertToChannelsLastAndClean`; on graphs without Resize they change nothing).
 
 qonnx's channels-last conversion does not know Resize: it leaves it channels-first, wrapped in

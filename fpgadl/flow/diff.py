@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from fpgadl.engines import open_engine, to_firmware_layout
+from fpgadl.hls.engines import open_engine, to_firmware_layout
 
 
 @dataclass

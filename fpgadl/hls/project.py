@@ -15,7 +15,7 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from fpgadl.errors import UsageError
+from fpgadl.core.errors import UsageError
 
 PROJECT_NAME = "myproject"
 TWIN_WEIGHTS = "twin.pt"
@@ -39,7 +39,7 @@ class ProjectMeta:
     output_shape_hls: list[int]  # without batch, as the firmware's output port orders it
     output_transpose: list[int] | None  # axes that take hls4ml's output batch back to the ONNX layout
     board: str
-    board_spec: dict  # the Board (fpgadl.boards) the project targets, so estimates need no board file
+    board_spec: dict  # the Board (fpgadl.core.boards) the project targets, so estimates need no board file
     part: str
     clock_period_ns: float
     exact: bool

@@ -1,0 +1,1 @@
+"""The base layer: errors, atomic artifacts, boards. Imports nothing else from fpgadl."""

@@ -1,0 +1,1 @@
+"""The ML side: recipes, training, datasets and task metrics (the zoo registers its models here)."""
