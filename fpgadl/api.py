@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from fpgadl.core.errors import UsageError
-from fpgadl.flow.pipeline import STAGES, RunConfig, RunDir, run_stages
-from fpgadl.ml.recipes import DEFAULT_RECIPE, load_recipe
+from fpgadl.core.options import DEFAULT_BOARD, DEFAULT_RECIPE, RUN_ENGINES
+from fpgadl.flow.pipeline import RunConfig, RunDir, run_stages
+from fpgadl.ml.recipes import load_recipe
 
 QUANTIZE_STAGES = ("train", "export", "verify")
 
@@ -31,7 +32,7 @@ def run(
     seed: int | None = None,
     engine: str = "both",
     start: str | None = None,
-    stages: tuple[str, ...] = STAGES,
+    stages: tuple[str, ...] | None = None,
     progress: Callable | None = None,
     reporter: Callable | None = None,
     warn: Callable[[str], None] = print,
@@ -40,24 +41,25 @@ def run(
     """Run the recipe's pipeline into `out` (default build/<recipe>); returns report.json's content
     (or the manifest when the report stage is not among `stages`). `overrides` sets recipe fields by
     dotted key, e.g. {"dataset.subset": 600}."""
+    import fpgadl.zoo  # noqa: F401  (registers the zoo's builders, trainers and metrics)
     from fpgadl.core.boards import load_board
     from fpgadl.flow.stages import STAGE_LIST
 
-    if engine not in ("fast", "csim", "both"):
-        raise UsageError(f"--engine {engine!r}: valid: fast, csim, both")
+    if engine not in RUN_ENGINES:
+        raise UsageError(f"--engine {engine!r}: valid: {', '.join(RUN_ENGINES)}")
     r = _recipe(recipe, epochs, seed, overrides)
     load_board(board or r.board)  # fail early, with the valid names, on an unknown board
     run_dir = RunDir(out or Path("build") / r.name)
-    cfg = RunConfig(recipe=r, out=run_dir.path, engine=engine, board=board, progress=progress, warn=warn)
+    cfg = RunConfig(recipe=r, engine=engine, board=board, progress=progress, warn=warn)
     import yaml
 
     from fpgadl.core.artifacts import write_text
 
-    write_text(run_dir / "recipe.yaml", yaml.safe_dump(r.model_dump(mode="json"), sort_keys=False))
-    chosen = [s for s in STAGE_LIST if s.name in stages]
+    write_text(run_dir / RunDir.RECIPE, yaml.safe_dump(r.model_dump(mode="json"), sort_keys=False))
+    chosen = [s for s in STAGE_LIST if stages is None or s.name in stages]
     manifest = run_stages(run_dir, cfg, chosen, start=start, reporter=reporter)
-    if "report" in stages:
-        return run_dir.read_json("report.json")
+    if stages is None or "report" in stages:
+        return run_dir.read_json(RunDir.REPORT_JSON)
     return manifest
 
 
@@ -81,7 +83,7 @@ def hls(
     model: Path,
     *,
     out: Path | None = None,
-    board: str = "pynq-z2",
+    board: str = DEFAULT_BOARD,
     part: str | None = None,
     io_type: str = "io_parallel",
     reuse_factor: int = 1,
@@ -99,20 +101,10 @@ def hls(
 
     `fit` chooses per-layer reuse factor and strategy to meet the targets within `ceiling` of every
     resource; `synth` runs the vendor's HLS synthesis (vitis_hls / vivado_hls must be on PATH)."""
-    from fpgadl.hls.convert import ConvertOptions, convert
+    from fpgadl.core.options import hls_options
+    from fpgadl.hls.convert import convert
 
-    if io_type not in ("io_parallel", "io_stream"):
-        raise UsageError(f"--io {io_type!r}: valid: parallel, stream")
-    if strategy not in ("latency", "resource"):
-        raise UsageError(f"--strategy {strategy!r}: valid: latency, resource")
-    if reuse_factor < 1:
-        raise UsageError(f"--reuse {reuse_factor}: must be a positive integer")
-    model = Path(model)
-    out = Path(out) if out else Path("build") / f"{model.name.split('.')[0]}-hls"
-    if not 0 < ceiling <= 1:
-        raise UsageError(f"--ceiling {ceiling}: must be in (0, 1]")
-    vendor = _which_vendor_tool()
-    opts = ConvertOptions(
+    opts = hls_options(
         board=board,
         part=part,
         part_resources=resources or {},
@@ -124,8 +116,10 @@ def hls(
         ceiling=ceiling,
         target_latency_cycles=target_latency_cycles,
         target_ii=target_ii,
-        backend="Vivado" if vendor == "vivado_hls" else "Vitis",
+        backend="Vivado" if _which_vendor_tool() == "vivado_hls" else "Vitis",
     )
+    model = Path(model)
+    out = Path(out) if out else Path("build") / f"{model.name.split('.')[0]}-hls"
     meta = convert(model, out, opts, warn=warn)
     if synth:
         synthesize(out)
@@ -232,7 +226,7 @@ def diff(path: Path, x: np.ndarray | None = None, *, samples: int = 64, against:
     hls_dir = project_dir(path)
     meta = ProjectMeta.load(hls_dir)
     if x is None:
-        test = hls_dir.parent / "data" / "x_test.npy"
+        test = hls_dir.parent / RunDir.X_TEST
         if test.is_file():
             x = np.load(test)
         else:
@@ -255,48 +249,31 @@ def boards():
 
 
 def zoo() -> list[dict]:
-    """Every recipe with its family, dataset, bit widths and which stages are expected bit-exact."""
+    """Every recipe with its family, dataset, bit widths and which stages are expected bit-exact: read from
+    the recipes and fpgadl.ml.catalog alone (no model is built; every run's report measures the claim)."""
+    from fpgadl.ml.catalog import facts, inexact_reasons
     from fpgadl.ml.recipes import available_recipes
 
     rows = []
     for name in available_recipes():
         r = load_recipe(name)
         q = r.quant
+        reasons = inexact_reasons(r.model.arch, r.model.params, q.scaling)
         rows.append(
             {
                 "recipe": name,
                 "family": r.family,
                 "dataset": r.dataset.name,
                 "arch": r.model.arch,
+                "frontend": facts(r.model.arch).frontend,
                 "metric": r.metric,
                 "floor": r.floor,
                 "board": r.board,
-                "bits": {
-                    "input": q.input_bits,
-                    "weight": q.weight_bits,
-                    "act": q.act_bits,
-                    "bias": q.bias_bits,
-                },
+                "bits": {"input": q.input_bits, "weight": q.weight_bits, "act": q.act_bits, "bias": q.bias_bits},
                 "scaling": q.scaling,
-                "bit_exact": _expected_exact(r),  # stages expected to give identical outputs
+                # stages expected to give identical outputs, and why the others cannot
+                "bit_exact": ["csim", "fast"] if reasons else ["torch", "onnxruntime", "csim", "fast"],
+                "inexact_because": reasons,
             }
         )
     return rows
-
-
-# Modules whose firmware arithmetic cannot equal torch's: lookup-table activations, float BatchNorm
-# constants, recurrent gates (tables too).
-_INEXACT_MODULES = ("Sigmoid", "Tanh", "QuantSigmoid", "QuantTanh", "BatchNorm1d", "BatchNorm2d", "GRU", "LSTM", "RNN")
-
-
-def _expected_exact(r) -> list[str]:
-    """Stage pairs expected bit-exact, from the model the recipe builds (every run's report measures them)."""
-    from fpgadl.ml.datasets import load_dataset
-    from fpgadl.zoo import build_model
-
-    data = load_dataset(r.dataset.name, subset=200, params=r.dataset.params)
-    model = build_model(r.model.arch, r.model.params, r.quant, data.input_shape, data.n_out)
-    kinds = {type(m).__name__ for m in model.modules()}
-    if r.quant.scaling == "power_of_two" and not kinds & set(_INEXACT_MODULES):
-        return ["torch", "onnxruntime", "csim", "fast"]
-    return ["csim", "fast"]

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from fpgadl.core.errors import FpgadlError, UsageError
+from fpgadl.core.options import DEFAULT_BOARD, RUN_ENGINES, STRATEGIES
 
 app = typer.Typer(
     add_completion=False,
@@ -101,7 +102,7 @@ def run(
     out: Annotated[Path | None, typer.Option(help="run directory (default build/<recipe>)")] = None,
     epochs: Annotated[int | None, typer.Option(min=0)] = None,
     seed: Annotated[int | None, typer.Option()] = None,
-    engine: Annotated[str, typer.Option(help="fast | csim | both")] = "both",
+    engine: Annotated[str, typer.Option(help=" | ".join(RUN_ENGINES))] = "both",
     start: Annotated[str | None, typer.Option("--from", help="restart at this stage")] = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
@@ -172,12 +173,12 @@ def quantize(
 @app.command()
 def hls(
     model: Annotated[Path, typer.Argument(help="QONNX file from brevitas.export.export_qonnx")],
-    board: Annotated[str, typer.Option(help="board name (see `fpgadl boards`)")] = "pynq-z2",
+    board: Annotated[str, typer.Option(help="board name (see `fpgadl boards`)")] = DEFAULT_BOARD,
     part: Annotated[str | None, typer.Option(help="FPGA part, instead of a board")] = None,
     out: Annotated[Path | None, typer.Option(help="project directory")] = None,
     io: Annotated[str, typer.Option(help="parallel | stream")] = "parallel",
     reuse: Annotated[int, typer.Option(help="reuse factor")] = 1,
-    strategy: Annotated[str, typer.Option(help="latency | resource")] = "latency",
+    strategy: Annotated[str, typer.Option(help=" | ".join(STRATEGIES))] = "latency",
     resources: Annotated[str | None, typer.Option(help="with --part: lut=N,ff=N,dsp=N,bram18k=N[,uram=N]")] = None,
     fit: Annotated[bool, typer.Option("--fit", help="choose reuse factors/strategies to fit the board")] = False,
     ceiling: Annotated[float, typer.Option(help="utilization ceiling for --fit")] = 0.8,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fpgadl import api
-from fpgadl.flow.pipeline import STAGES
+from fpgadl.flow.stages import STAGES
 
 ENGINES = ("torch", "onnxruntime", "csim", "fast")
 
@@ -140,7 +140,7 @@ def test_a_changed_toolchain_reruns_every_stage(default_run, tmp_path, monkeypat
     src, _, _ = default_run
     out = tmp_path / "copy"
     shutil.copytree(src, out)
-    monkeypatch.setattr(fpgadl.flow.pipeline, "toolchain_fingerprint", lambda: "a different fpgadl or hls4ml")
+    monkeypatch.setattr(fpgadl.flow.pipeline, "toolchain_fingerprint", lambda sources: "a different fpgadl or hls4ml")
     events: list[tuple[str, str]] = []
     api.run("mlp-digits", out=out, engine="fast", reporter=lambda s, e, i: events.append((s, e)), warn=lambda m: None)
     assert [s for s, e in events if e == "done"] == list(STAGES)

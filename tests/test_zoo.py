@@ -85,7 +85,7 @@ def test_dbn_pretraining_lowers_rbm_reconstruction_error():
 
 
 def test_cartpole_reward_separates_policies():
-    from fpgadl.zoo.cartpole import greedy_reward
+    from fpgadl.ml.cartpole import greedy_reward
 
     push_right = greedy_reward(lambda s: np.tile([0.0, 1.0], (len(s), 1)), episodes=10)
     balance = greedy_reward(lambda s: np.stack([-s[:, 2] - s[:, 3], s[:, 2] + s[:, 3]], 1), episodes=10)

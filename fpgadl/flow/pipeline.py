@@ -18,9 +18,8 @@ from pathlib import Path
 
 from fpgadl.core.artifacts import write_json
 from fpgadl.core.errors import FpgadlError, UsageError
+from fpgadl.core.options import ENGINES
 from fpgadl.ml.recipes import Recipe
-
-STAGES = ("train", "export", "verify", "convert", "emulate", "report")
 
 
 @dataclass
@@ -28,8 +27,7 @@ class RunConfig:
     """Everything a run depends on besides the files in its directory (one validated object)."""
 
     recipe: Recipe
-    out: Path
-    engine: str = "both"  # fast | csim | both: which emulation engines the emulate stage runs
+    engine: str = "both"  # one of fpgadl.core.options.RUN_ENGINES: which engines the emulate stage runs
     fit: bool = False  # choose reuse factors / strategies to meet the recipe's target (needs the estimator)
     board: str | None = None  # overrides the recipe's board
     progress: Callable[[int, int, dict], None] | None = None  # per-epoch callback (not part of the hash)
@@ -49,10 +47,35 @@ class RunConfig:
 
     @property
     def engines(self) -> list[str]:
-        return ["fast", "csim"] if self.engine == "both" else [self.engine]
+        return list(ENGINES) if self.engine == "both" else [self.engine]
 
 
 class RunDir:
+    """A run directory (docs/design.md, "Run directory"): every file a run writes is named here, once.
+
+    Names are relative (stages declare their inputs and outputs with them); `run / name` is the path."""
+
+    RECIPE = "recipe.yaml"
+    MODEL = "model.pt"  # the trained QAT model's state_dict
+    TRAIN_INFO = "train.json"
+    X_TEST, Y_TEST = "data/x_test.npy", "data/y_test.npy"
+    QONNX, QCDQ = "model.qonnx.onnx", "model.qcdq.onnx"
+    TWIN_ONNX = "model.twin.onnx"  # the PyTorch front end's float twin, for onnxruntime
+    HLS = "hls"  # the project directory (fpgadl.hls.project)
+    HLS_META = "hls/fpgadl.json"
+    CONVERT_INFO = "convert.json"
+    STRESS = "metrics/stress.json"
+    SAMPLES = "samples.png"
+    REPORT_MD, REPORT_JSON = "report.md", "report.json"
+
+    @staticmethod
+    def predictions(engine: str) -> str:
+        return f"predictions/{engine}.npy"
+
+    @staticmethod
+    def metrics(engine: str) -> str:
+        return f"metrics/{engine}.json"
+
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
@@ -88,18 +111,30 @@ class Stage:
     inputs: Callable[[RunConfig], list[str]]  # run-relative files whose content the stage depends on
     outputs: Callable[[RunConfig], list[str]]  # run-relative files or folders it writes
     options: Callable[[RunConfig], dict] = field(default=lambda cfg: {})
+    # fpgadl modules/packages whose source the stage's outputs depend on (its fingerprint covers them)
+    sources: tuple[str, ...] = ("fpgadl",)
+
+
+LIBRARIES = ("torch", "brevitas", "qonnx", "hls4ml", "onnx", "onnxruntime", "numpy")
 
 
 @functools.cache
-def toolchain_fingerprint() -> str:
-    """fpgadl's own source and the versions of the libraries whose behaviour the artifacts depend on:
-    a stage reruns when the code that made its outputs changed, not only when its inputs did."""
+def toolchain_fingerprint(sources: tuple[str, ...]) -> str:
+    """The source of the fpgadl modules a stage runs (`sources`: modules or packages) and the versions of
+    the libraries the artifacts depend on: a stage reruns when the code that made its outputs changed,
+    not when an unrelated module (the report, say) did."""
+    import importlib.util
     from importlib.metadata import PackageNotFoundError, version
 
     h = hashlib.sha256()
-    for f in sorted(Path(__file__).resolve().parent.parent.rglob("*.py")):
-        h.update(f.read_bytes())
-    for lib in ("torch", "brevitas", "qonnx", "hls4ml", "onnx", "onnxruntime", "numpy"):
+    for name in sorted({"fpgadl.core", "fpgadl.flow.stages", "fpgadl.flow.pipeline", *sources}):
+        spec = importlib.util.find_spec(name)
+        origin = Path(spec.origin)
+        files = sorted(origin.parent.rglob("*.py")) if origin.name == "__init__.py" else [origin]
+        for f in files:
+            h.update(str(f.relative_to(origin.parent)).encode())
+            h.update(f.read_bytes())
+    for lib in LIBRARIES:
         try:
             h.update(f"{lib}={version(lib)}".encode())
         except PackageNotFoundError:
@@ -109,7 +144,7 @@ def toolchain_fingerprint() -> str:
 
 def input_hash(run: RunDir, stage: Stage, cfg: RunConfig) -> str:
     h = hashlib.sha256()
-    h.update(toolchain_fingerprint().encode())
+    h.update(toolchain_fingerprint(stage.sources).encode())
     h.update(json.dumps({"stage": stage.name, "options": stage.options(cfg)}, sort_keys=True).encode())
     for rel in stage.inputs(cfg):
         p = run / rel
@@ -183,4 +218,4 @@ def run_stages(
     return run.manifest()
 
 
-__all__ = ["STAGES", "FpgadlError", "RunConfig", "RunDir", "Stage", "run_stages"]
+__all__ = ["FpgadlError", "RunConfig", "RunDir", "Stage", "run_stages"]

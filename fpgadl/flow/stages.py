@@ -1,4 +1,4 @@
-"""The six stages of a run: train, export, verify, convert, emulate, report (see DESIGN.md).
+"""The six stages of a run: train, export, verify, convert, emulate, report (see docs/design.md).
 
 Each reads its inputs from the run directory and writes its outputs there atomically; predictions on the
 test split go to `predictions/<engine>.npy` and each engine's metric to `metrics/<engine>.json`, so the
@@ -13,17 +13,19 @@ import numpy as np
 import torch
 
 from fpgadl.core.artifacts import atomic_path, write_json, write_npy, write_text
+from fpgadl.core.options import ENGINES, HlsOptions
+from fpgadl.flow.frontends import Frontend, frontend
 from fpgadl.flow.pipeline import RunConfig, RunDir, Stage
+from fpgadl.hls.project import CLEAN_MODEL
+from fpgadl.ml.catalog import facts
+from fpgadl.ml.models import build_model
 
-X_TEST, Y_TEST = "data/x_test.npy", "data/y_test.npy"
-MODEL, QONNX, QCDQ = "model.pt", "model.qonnx.onnx", "model.qcdq.onnx"
-# Recurrent nets go through hls4ml's PyTorch front end: their ONNX is the float twin, for onnxruntime.
-TWIN_ONNX = "model.twin.onnx"
-RECURRENT_ARCHS = ("gru", "lstm")
+X_TEST, Y_TEST, MODEL = RunDir.X_TEST, RunDir.Y_TEST, RunDir.MODEL
 
 
-def is_recurrent(cfg: RunConfig) -> bool:
-    return cfg.recipe.model.arch in RECURRENT_ARCHS
+def frontend_of(cfg: RunConfig) -> Frontend:
+    """The front end of the recipe's architecture (fpgadl.ml.catalog)."""
+    return frontend(facts(cfg.recipe.model.arch).frontend)
 
 
 def load_data(cfg: RunConfig):
@@ -41,14 +43,12 @@ def load_data(cfg: RunConfig):
 
 
 def build(cfg: RunConfig, input_shape: tuple, n_out: int) -> torch.nn.Module:
-    from fpgadl.zoo import build_model
-
     r = cfg.recipe
     return build_model(r.model.arch, r.model.params, r.quant, input_shape, n_out)
 
 
 def load_trained(run: RunDir, cfg: RunConfig) -> torch.nn.Module:
-    info = run.read_json("train.json")
+    info = run.read_json(RunDir.TRAIN_INFO)
     model = build(cfg, tuple(info["input_shape"]), info["n_out"])
     model.load_state_dict(torch.load(run / MODEL, weights_only=True))
     return model.eval()
@@ -63,7 +63,7 @@ def predict_and_record(run: RunDir, cfg: RunConfig, engine: str, predict, x: np.
     t0 = time.perf_counter()
     y_pred = predict(x)
     seconds = time.perf_counter() - t0
-    write_npy(run / f"predictions/{engine}.npy", y_pred)
+    write_npy(run / RunDir.predictions(engine), y_pred)
     value = evaluate(cfg.recipe, x, np.load(run / Y_TEST), lambda a: y_pred if a is x else predict(a))
     entry = {
         "engine": engine,
@@ -74,7 +74,7 @@ def predict_and_record(run: RunDir, cfg: RunConfig, engine: str, predict, x: np.
         "samples_per_second": round(len(x) / seconds, 1) if seconds > 0 else None,
         **extra,
     }
-    write_json(run / f"metrics/{engine}.json", entry)
+    write_json(run / RunDir.metrics(engine), entry)
     return y_pred
 
 
@@ -91,7 +91,7 @@ def train_stage(run: RunDir, cfg: RunConfig) -> None:
     write_npy(run / X_TEST, data.x_test)
     write_npy(run / Y_TEST, data.y_test)
     write_json(
-        run / "train.json",
+        run / RunDir.TRAIN_INFO,
         {
             "input_shape": list(data.input_shape),
             "n_out": data.n_out,
@@ -109,76 +109,37 @@ def train_stage(run: RunDir, cfg: RunConfig) -> None:
 
 # ---------------------------------------------------------------- export
 def export_stage(run: RunDir, cfg: RunConfig) -> None:
-    from fpgadl.hls.export import export_qcdq_file, export_qonnx_file
-
-    model = load_trained(run, cfg)
-    shape = tuple(run.read_json("train.json")["input_shape"])
-    if is_recurrent(cfg):
-        from fpgadl.hls.export import export_float_file
-
-        export_float_file(model.float_twin(), shape, run / TWIN_ONNX)
-        return
-    export_qonnx_file(model, shape, run / QONNX)
-    export_qcdq_file(model, shape, run / QCDQ)
+    shape = tuple(run.read_json(RunDir.TRAIN_INFO)["input_shape"])
+    frontend_of(cfg).export(load_trained(run, cfg), shape, run)
 
 
 # ---------------------------------------------------------------- verify
 def verify_stage(run: RunDir, cfg: RunConfig) -> None:
-    from fpgadl.hls.export import onnxruntime_predict
-
-    x = np.load(run / X_TEST)
-    path, prepare = run / QCDQ, (lambda a: a)
-    if is_recurrent(cfg):  # the float twin has no input quantizer: apply the trained one first
-        model = load_trained(run, cfg)
-
-        def prepare(a):
-            with torch.no_grad():
-                return model.inp(torch.from_numpy(a)).value.numpy()
-
-        path = run / TWIN_ONNX
-
-    def predict(a):
-        return onnxruntime_predict(path, prepare(a))
-
-    predict_and_record(run, cfg, "onnxruntime", predict, x)
+    predict = frontend_of(cfg).reference(load_trained(run, cfg), run)
+    predict_and_record(run, cfg, "onnxruntime", predict, np.load(run / X_TEST))
 
 
 # ---------------------------------------------------------------- convert
-def convert_options(cfg: RunConfig):
-    from fpgadl.hls.convert import ConvertOptions
-
-    h, t = cfg.recipe.hls, cfg.recipe.target
-    fit = cfg.fit or t is not None
-    return ConvertOptions(
+def convert_options(cfg: RunConfig) -> HlsOptions:
+    t = cfg.recipe.target
+    return HlsOptions(
+        **cfg.recipe.hls.model_dump(),
         board=cfg.board_name,
-        io_type=h.io_type,
-        strategy=h.strategy,
-        reuse_factor=h.reuse_factor,
-        backend=h.backend,
-        fit=fit,
-        ceiling=t.ceiling if t else 0.8,
-        target_latency_cycles=t.latency_cycles if t else None,
-        target_ii=t.ii if t else None,
+        fit=cfg.fit or t is not None,
+        **({"ceiling": t.ceiling, "target_latency_cycles": t.latency_cycles, "target_ii": t.ii} if t else {}),
     )
 
 
 def convert_stage(run: RunDir, cfg: RunConfig) -> None:
-    from fpgadl.hls.convert import convert
-
     warnings: list[str] = []
 
     def warn(msg: str) -> None:
         warnings.append(msg)
         cfg.warn(msg)
 
-    if is_recurrent(cfg):
-        from fpgadl.hls.convert import convert_recurrent
-
-        meta = convert_recurrent(load_trained(run, cfg), run / "hls", convert_options(cfg), warn=warn)
-    else:
-        meta = convert(run / QONNX, run / "hls", convert_options(cfg), warn=warn)
+    meta = frontend_of(cfg).convert(load_trained(run, cfg), run, convert_options(cfg), warn)
     write_json(
-        run / "convert.json",
+        run / RunDir.CONVERT_INFO,
         {
             "warnings": warnings,
             "exact": meta.exact,
@@ -212,7 +173,7 @@ def emulate_stage(run: RunDir, cfg: RunConfig) -> None:
     stress_out = {}
     for name in cfg.engines:
         t0 = time.perf_counter()
-        engine = open_engine(run / "hls", name)
+        engine = open_engine(run / RunDir.HLS, name)
         setup = time.perf_counter() - t0
         try:
             xs = check_input(x, engine.meta, "test split")
@@ -225,26 +186,26 @@ def emulate_stage(run: RunDir, cfg: RunConfig) -> None:
         from fpgadl.flow.report import compare
 
         result = compare(stress_out["csim"], stress_out["fast"])
-        write_json(run / "metrics/stress.json", {"n": len(stress), "engines": ["csim", "fast"], **result})
+        write_json(run / RunDir.STRESS, {"n": len(stress), "engines": ["csim", "fast"], **result})
 
 
 # ---------------------------------------------------------------- report
 def report_stage(run: RunDir, cfg: RunConfig) -> None:
     from fpgadl.flow.report import build_report, render_markdown
+    from fpgadl.ml.metrics import PICTURES
 
-    if cfg.recipe.metric == "fidelity":  # a generator: show what each engine draws from the test latents
-        from fpgadl.zoo.gan import sample_grid
-
-        engine = next(e for e in ("fast", "csim", "torch") if (run / f"predictions/{e}.npy").is_file())
-        with atomic_path(run / "samples.png", ".png") as tmp:
-            sample_grid(np.load(run / f"predictions/{engine}.npy")[:64], str(tmp))
+    picture = PICTURES.get(cfg.recipe.metric)
+    if picture:  # e.g. a generator: show what the emulated firmware draws from the test latents
+        engine = next(e for e in (*ENGINES, "torch") if (run / RunDir.predictions(e)).is_file())
+        with atomic_path(run / RunDir.SAMPLES, ".png") as tmp:
+            picture(np.load(run / RunDir.predictions(engine))[:64], str(tmp))
     report = build_report(run, cfg)
-    write_json(run / "report.json", report)
-    write_text(run / "report.md", render_markdown(report))
+    write_json(run / RunDir.REPORT_JSON, report)
+    write_text(run / RunDir.REPORT_MD, render_markdown(report))
 
 
 def _pred(cfg: RunConfig) -> list[str]:
-    return [f"predictions/{e}.npy" for e in ("torch", "onnxruntime", *cfg.engines)]
+    return [RunDir.predictions(e) for e in ("torch", "onnxruntime", *cfg.engines)]
 
 
 STAGE_LIST = [
@@ -256,58 +217,65 @@ STAGE_LIST = [
             MODEL,
             X_TEST,
             Y_TEST,
-            "train.json",
-            "predictions/torch.npy",
-            "metrics/torch.json",
+            RunDir.TRAIN_INFO,
+            RunDir.predictions("torch"),
+            RunDir.metrics("torch"),
         ],
         options=lambda c: {"recipe": c.recipe.model_dump(mode="json", exclude={"board", "hls", "target"})},
+        sources=("fpgadl.ml", "fpgadl.zoo"),
     ),
     Stage(
         "export",
         export_stage,
-        inputs=lambda c: [MODEL, "train.json"],
-        outputs=lambda c: [TWIN_ONNX] if is_recurrent(c) else [QONNX, QCDQ],
+        inputs=lambda c: [MODEL, RunDir.TRAIN_INFO],
+        outputs=lambda c: list(frontend_of(c).exported),
+        sources=("fpgadl.flow.frontends", "fpgadl.hls.export", "fpgadl.hls.pytorch_twin", "fpgadl.zoo"),
     ),
     Stage(
         "verify",
         verify_stage,
-        inputs=lambda c: [TWIN_ONNX if is_recurrent(c) else QCDQ, X_TEST, Y_TEST],
-        outputs=lambda c: ["predictions/onnxruntime.npy", "metrics/onnxruntime.json"],
+        inputs=lambda c: [*frontend_of(c).exported, X_TEST, Y_TEST],
+        outputs=lambda c: [RunDir.predictions("onnxruntime"), RunDir.metrics("onnxruntime")],
         options=lambda c: {"metric": c.recipe.metric},
+        sources=("fpgadl.flow.frontends", "fpgadl.hls.export", "fpgadl.ml", "fpgadl.zoo"),
     ),
     Stage(
         "convert",
         convert_stage,
-        inputs=lambda c: [MODEL if is_recurrent(c) else QONNX],
-        outputs=lambda c: ["hls/fpgadl.json", "convert.json"],
+        inputs=lambda c: [frontend_of(c).convert_source],
+        outputs=lambda c: [RunDir.HLS_META, RunDir.CONVERT_INFO],
         options=lambda c: {
             "hls": c.recipe.hls.model_dump(),
             "board": c.board_name,
             "fit": c.fit,
             "target": c.recipe.target.model_dump() if c.recipe.target else None,
         },
+        sources=("fpgadl.flow.frontends", "fpgadl.hls", "fpgadl.estimate", "fpgadl.zoo"),
     ),
     Stage(
         "emulate",
         emulate_stage,
-        inputs=lambda c: ["hls/fpgadl.json", "hls/model.clean.onnx", X_TEST, Y_TEST],
+        inputs=lambda c: [RunDir.HLS_META, f"{RunDir.HLS}/{CLEAN_MODEL}", X_TEST, Y_TEST],
         outputs=lambda c: (
-            [f"predictions/{e}.npy" for e in c.engines] + (["metrics/stress.json"] if len(c.engines) > 1 else [])
+            [RunDir.predictions(e) for e in c.engines] + ([RunDir.STRESS] if len(c.engines) > 1 else [])
         ),
         options=lambda c: {"engines": c.engines, "metric": c.recipe.metric},
+        sources=("fpgadl.hls", "fpgadl.emulator", "fpgadl.ml", "fpgadl.zoo"),
     ),
     Stage(
         "report",
         report_stage,
         inputs=lambda c: [
             *_pred(c),
-            *[f"metrics/{e}.json" for e in ("torch", "onnxruntime", *c.engines)],
-            *(["metrics/stress.json"] if len(c.engines) > 1 else []),
-            "train.json",
-            "convert.json",
-            "hls/fpgadl.json",
+            *[RunDir.metrics(e) for e in ("torch", "onnxruntime", *c.engines)],
+            *([RunDir.STRESS] if len(c.engines) > 1 else []),
+            RunDir.TRAIN_INFO,
+            RunDir.CONVERT_INFO,
+            RunDir.HLS_META,
         ],
-        outputs=lambda c: ["report.md", "report.json"],
+        outputs=lambda c: [RunDir.REPORT_MD, RunDir.REPORT_JSON],
         options=lambda c: c.options(),
+        sources=("fpgadl.flow", "fpgadl.estimate", "fpgadl.ml", "fpgadl.zoo"),
     ),
 ]
+STAGES = tuple(s.name for s in STAGE_LIST)

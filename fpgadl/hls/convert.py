@@ -11,23 +11,21 @@ The project directory's own format (fpgadl.json, rebuilding the model from it) i
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnx
 
 from fpgadl.core.artifacts import atomic_dir, write_json
 from fpgadl.core.errors import UsageError
+from fpgadl.core.options import HlsOptions
 from fpgadl.hls.project import (
     CLEAN_MODEL,
     META_FILE,
-    TWIN_WEIGHTS,
     ProjectMeta,
     fix_project_paths,
     hls_model_from,
-    pytorch_model_from,
     quiet,
 )
 
@@ -50,24 +48,6 @@ class QuantInfo:
     rounding_mode: str
     power_of_two: bool
     scale_exponents: list[int] | None  # log2 of the scale where it is a power of two
-
-
-@dataclass
-class ConvertOptions:
-    board: str = "pynq-z2"
-    part: str | None = None
-    part_resources: dict[str, int] = field(default_factory=dict)  # lut/ff/dsp/bram18k/uram for a bare part
-    clock_period_ns: float | None = None
-    io_type: str = "io_parallel"
-    strategy: str = "latency"
-    reuse_factor: int = 1
-    backend: str = "Vitis"
-    layer_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # --fit: choose per-layer reuse factor and strategy to fit the board (timing only, never arithmetic)
-    fit: bool = False
-    ceiling: float = 0.8
-    target_latency_cycles: int | None = None
-    target_ii: int | None = None
 
 
 def load_onnx(path: Path) -> onnx.ModelProto:
@@ -243,7 +223,7 @@ def _layouts(original: onnx.ModelProto, mw) -> dict:
     }
 
 
-def build_hls_config(mw, opts: ConvertOptions, input_layer: str, input_type: str | None) -> dict:
+def build_hls_config(mw, opts: HlsOptions, input_layer: str, input_type: str | None) -> dict:
     import hls4ml
 
     with quiet():
@@ -309,10 +289,8 @@ def config_names(layer: str, config: dict) -> list[str]:
     return names
 
 
-def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) -> ProjectMeta:
+def convert(onnx_path: Path, hls_dir: Path, opts: HlsOptions, warn=print) -> ProjectMeta:
     """Write the complete hls4ml project for a QONNX file to hls_dir (atomically) and return its metadata."""
-    from fpgadl.core.boards import custom_board, load_board
-
     source = str(onnx_path)
     original = load_onnx(onnx_path)
     onnx_input = original.graph.input[0].name if original.graph.input else ""
@@ -344,28 +322,16 @@ def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) ->
     if input_type is None:
         warn("warning: the model has no input quantizer; inputs are cast to hls4ml's default type ap_fixed<16,6>")
 
-    board = custom_board(opts.part, **opts.part_resources) if opts.part else load_board(opts.board)
-    clock = opts.clock_period_ns or board.clock_period_ns
     input_layer = _input_layer_name(mw.graph.input[0].name)
     config = build_hls_config(mw, opts, input_layer, input_type)
-    convert_kwargs = {
-        "io_type": opts.io_type,
-        "backend": opts.backend,
-        "part": board.part,
-        "clock_period": clock,
-    }
     meta = ProjectMeta(
         clean_model=CLEAN_MODEL,
         hls_config=config,
-        convert_kwargs=convert_kwargs,
+        **target_fields(opts),
         input_name=onnx_input,
         input_layer=input_layer,
         input_type=input_type,
         **_layouts(original, mw),
-        board=board.name,
-        board_spec=board.model_dump(mode="json"),
-        part=board.part,
-        clock_period_ns=clock,
         exact=not inexact and not lut and not affine and input_exact,
         inexact_layers=inexact + lut + affine,
         quant_nodes=[asdict(q) for q in quants],
@@ -381,7 +347,7 @@ def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) ->
             draft = hls_model_from(mw, asdict(meta), Path("fpgadl-fit-draft"))
         fitted = fit(
             draft,
-            board,
+            target_board(opts),
             ceiling=opts.ceiling,
             target_latency_cycles=opts.target_latency_cycles,
             target_ii=opts.target_ii,
@@ -390,23 +356,53 @@ def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) ->
             for key in config_names(name, config):
                 config["LayerName"].setdefault(key, {}).update(override)
         meta.fitted = fitted
-    hls_dir = Path(hls_dir)
-    with atomic_dir(hls_dir) as tmp:
+    hint = "; quantized biases with non-power-of-two scales are a known failure of hls4ml's QONNX flow"
+
+    def build(tmp: Path):
+        mw.save(str(tmp / CLEAN_MODEL))
         try:
-            hls_model = hls_model_from(mw, asdict(meta), tmp)
-            with quiet():
-                hls_model.write()
+            return hls_model_from(mw, asdict(meta), tmp)
         except UsageError:
             raise
         except Exception as e:
-            hint = ""
-            if inexact:
-                hint = "; quantized biases with non-power-of-two scales are a known failure of hls4ml's QONNX flow"
-            raise UsageError(f"{source}: hls4ml could not convert the model ({type(e).__name__}: {e}){hint}") from e
-        mw.save(str(tmp / CLEAN_MODEL))
+            raise UsageError(
+                f"{source}: hls4ml could not convert the model ({type(e).__name__}: {e}){hint if inexact else ''}"
+            ) from e
+
+    write_project(hls_dir, meta, build)
+    return meta
+
+
+def target_board(opts: HlsOptions):
+    """The Board the project targets: a named board, or a bare part with its resources."""
+    from fpgadl.core.boards import custom_board, load_board
+
+    return custom_board(opts.part, **opts.part_resources) if opts.part else load_board(opts.board)
+
+
+def target_fields(opts: HlsOptions) -> dict:
+    """The ProjectMeta fields every front end fills the same way: board, part, clock, hls4ml's arguments."""
+    board = target_board(opts)
+    clock = opts.clock_period_ns or board.clock_period_ns
+    return {
+        "convert_kwargs": {"io_type": opts.io_type, "backend": opts.backend, "part": board.part, "clock_period": clock},
+        "board": board.name,
+        "board_spec": board.model_dump(mode="json"),
+        "part": board.part,
+        "clock_period_ns": clock,
+    }
+
+
+def write_project(hls_dir: Path, meta: ProjectMeta, build) -> None:
+    """Write the project atomically: `build(tmp)` saves the front end's model files into tmp and returns
+    the hls4ml model, whose vendor project is written beside them with fpgadl.json."""
+    hls_dir = Path(hls_dir)
+    with atomic_dir(hls_dir) as tmp:
+        hls_model = build(tmp)
+        with quiet():
+            hls_model.write()
         write_json(tmp / META_FILE, asdict(meta))
         fix_project_paths(tmp, hls_dir)
-    return meta
 
 
 def _strip_initializer_inputs(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -415,65 +411,3 @@ def _strip_initializer_inputs(model: onnx.ModelProto) -> onnx.ModelProto:
     for inp in [i for i in model.graph.input if i.name in inits]:
         model.graph.input.remove(inp)
     return model
-
-
-def convert_recurrent(model, hls_dir: Path, opts: ConvertOptions, warn=print) -> ProjectMeta:
-    """A recurrent zoo model (GRU/LSTM) through hls4ml's PyTorch front end, from its float twin.
-
-    hls4ml reads recurrent layers only from PyTorch; the gates are lookup tables, so the project is never
-    exact against torch (fast == csim still is)."""
-    import torch
-
-    from fpgadl.core.boards import custom_board, load_board
-    from fpgadl.zoo.recurrent import input_prequant, twin_hls_config, twin_spec
-
-    board = custom_board(opts.part, **opts.part_resources) if opts.part else load_board(opts.board)
-    clock = opts.clock_period_ns or board.clock_period_ns
-    with quiet():
-        config = twin_hls_config(model, backend=opts.backend)
-    config.pop("PytorchModel", None)  # the module itself; rebuilt from `twin` + TWIN_WEIGHTS on load
-    config["InputShape"] = list(config.get("InputShape", []))
-    config["Model"]["Strategy"] = opts.strategy.capitalize()
-    config["Model"]["ReuseFactor"] = opts.reuse_factor
-    spec = twin_spec(model)
-    warn(
-        "note: recurrent layers go through hls4ml's PyTorch front end; their sigmoid/tanh gates are lookup "
-        "tables and deviate from torch; layers: rnn"
-    )
-    meta = ProjectMeta(
-        clean_model="",
-        hls_config=config,
-        convert_kwargs={
-            "io_type": opts.io_type,
-            "backend": opts.backend,
-            "part": board.part,
-            "clock_period": clock,
-        },
-        input_name="input",
-        input_layer=next(iter(config["LayerName"])),
-        input_type=config["LayerName"][next(iter(config["LayerName"]))]["Precision"]["result"],
-        input_shape_onnx=spec["input_shape"],
-        input_transpose=None,
-        output_shape_onnx=[spec["n_out"]],
-        output_shape_hls=[spec["n_out"]],
-        output_transpose=None,
-        board=board.name,
-        board_spec=board.model_dump(mode="json"),
-        part=board.part,
-        clock_period_ns=clock,
-        exact=False,
-        inexact_layers=["rnn"],
-        quant_nodes=[],
-        frontend="pytorch",
-        twin=spec,
-        input_prequant=input_prequant(model),
-    )
-    hls_dir = Path(hls_dir)
-    with atomic_dir(hls_dir) as tmp:
-        torch.save(model.float_twin().state_dict(), tmp / TWIN_WEIGHTS)
-        hls_model = pytorch_model_from(tmp, asdict(meta), tmp)
-        with quiet():
-            hls_model.write()
-        write_json(tmp / META_FILE, asdict(meta))
-        fix_project_paths(tmp, hls_dir)
-    return meta

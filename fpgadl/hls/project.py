@@ -108,26 +108,9 @@ def load_project(hls_dir: Path, *, output_dir: Path | None = None, trace: bool =
         for layer_cfg in spec["hls_config"].get("LayerName", {}).values():
             layer_cfg["Trace"] = True
     if meta.frontend == "pytorch":
+        from fpgadl.hls.pytorch_twin import pytorch_model_from
+
         return pytorch_model_from(hls_dir, spec, output_dir or hls_dir), meta
     mw = ModelWrapper(str(model_path))
     hls_model = hls_model_from(mw, spec, output_dir or hls_dir)
     return hls_model, meta
-
-
-def pytorch_model_from(hls_dir: Path, spec: dict, output_dir: Path):
-    import torch
-
-    from fpgadl.zoo.recurrent import convert_pytorch_twin, rebuild_twin
-
-    twin = rebuild_twin(spec["twin"], torch.load(hls_dir / TWIN_WEIGHTS, weights_only=True))
-    config = json.loads(json.dumps(spec["hls_config"]))
-    config["PytorchModel"] = twin
-    config["InputShape"] = tuple(config["InputShape"])
-    with quiet():
-        return convert_pytorch_twin(
-            twin,
-            config,
-            str(output_dir),
-            project_name=PROJECT_NAME,
-            **spec["convert_kwargs"],
-        )

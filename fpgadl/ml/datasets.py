@@ -176,10 +176,10 @@ def _digits_latent(latent_dim: int = 16, seed: int = 0) -> tuple[np.ndarray, np.
 def _cartpole(n_samples: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
     """CartPole states visited by a noisy balancing controller; y is that controller's action (0/1).
 
-    The Q-network is trained by interacting with `fpgadl.zoo.cartpole.CartPole`; these states are what the
+    The Q-network is trained by interacting with `fpgadl.ml.cartpole.CartPole`; these states are what the
     deployed network is compared on across stages, and the labels give a policy-agreement score.
     """
-    from fpgadl.zoo.cartpole import collect_states
+    from fpgadl.ml.cartpole import collect_states
 
     x, y = collect_states(n_samples, seed)
     return x, y, 2

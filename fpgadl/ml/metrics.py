@@ -2,7 +2,8 @@
 measured the same way: `metric(recipe, x, y, predict) -> float`.
 
 Families whose metric needs more than the test split (a control task's episode reward, a generator's
-fidelity) register their own function here under the recipe's `metric` name.
+fidelity) register their own function here under the recipe's `metric` name; families whose outputs are
+pictures (a generator's samples) register a drawing under it in `PICTURES`, which the report shows.
 """
 
 from __future__ import annotations
@@ -41,17 +42,21 @@ def mse(recipe: Recipe, x: np.ndarray, y: np.ndarray, predict: Predict) -> float
 @register_metric("reward")
 def reward(recipe: Recipe, x: np.ndarray, y: np.ndarray, predict: Predict) -> float:
     """Mean episode reward of the greedy policy argmax Q(s, a), the Q-values from this stage's engine."""
-    from fpgadl.zoo.cartpole import greedy_reward
+    from fpgadl.ml.cartpole import greedy_reward
 
     return greedy_reward(predict, episodes=int(recipe.train.params.get("eval_episodes", 20)))
 
 
-@register_metric("fidelity")
-def fidelity(recipe: Recipe, x: np.ndarray, y: np.ndarray, predict: Predict) -> float:
-    """Classifier-based fidelity of the images this stage's engine generates from the test latents."""
-    from fpgadl.zoo.gan import fidelity as image_fidelity
+# picture(outputs of one engine on the test split, png path): what the report shows for such a metric.
+PICTURES: dict[str, Callable[[np.ndarray, str], None]] = {}
 
-    return image_fidelity(predict(x))
+
+def register_picture(metric: str):
+    def wrap(fn):
+        PICTURES[metric] = fn
+        return fn
+
+    return wrap
 
 
 def evaluate(recipe: Recipe, x: np.ndarray, y: np.ndarray, predict: Predict) -> float:

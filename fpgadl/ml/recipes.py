@@ -15,10 +15,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fpgadl.core.errors import UsageError
+from fpgadl.core.options import DEFAULT_BOARD, DEFAULT_RECIPE, HlsChoices
 from fpgadl.core.resources import package_data
 
 RECIPES_DIR = package_data("quantize")
-DEFAULT_RECIPE = "mlp-digits"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 
@@ -60,13 +60,6 @@ class TrainConfig(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)  # family-specific (pre-training, RL, GAN)
 
 
-class HlsConfig(_Strict):
-    io_type: Literal["io_parallel", "io_stream"] = "io_parallel"
-    strategy: Literal["latency", "resource"] = "latency"
-    reuse_factor: int = Field(1, ge=1)
-    backend: Literal["Vitis", "Vivado"] = "Vitis"
-
-
 class TargetConfig(_Strict):
     latency_cycles: int | None = Field(None, gt=0)
     ii: int | None = Field(None, gt=0)
@@ -83,8 +76,8 @@ class Recipe(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     metric: Literal["accuracy", "mse", "reward", "fidelity"] = "accuracy"
     floor: float | None = Field(None, description="minimum test metric of the emulated model (max for mse)")
-    board: str = "pynq-z2"
-    hls: HlsConfig = Field(default_factory=HlsConfig)
+    board: str = DEFAULT_BOARD
+    hls: HlsChoices = Field(default_factory=HlsChoices)
     target: TargetConfig | None = None
 
 

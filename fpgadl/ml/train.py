@@ -152,7 +152,3 @@ def calibrate(model: torch.nn.Module, x: np.ndarray, batch_size: int, steps: int
     for _ in range(steps):  # with gradients on: Brevitas initialises its learned scales on such passes
         model(xt[torch.randint(0, len(xt), (batch_size,), generator=gen)])
     model.eval()
-
-
-# Family trainers (dbn, autoencoder, dqn, gan) live with their zoo modules and register on import.
-import fpgadl.zoo  # noqa: E402, F401

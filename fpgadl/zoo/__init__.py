@@ -1,37 +1,22 @@
 """The model zoo: Brevitas QAT model builders, looked up by a recipe's `model.arch`.
 
 A builder is `build(params: dict, quant: QuantConfig, input_shape: tuple, n_out: int) -> nn.Module`,
-registered under its architecture name. Every model starts with an input quantizer (the FPGA's input
-port type) and ends in a float output (the last layer's accumulator, dequantized).
+registered under its architecture name in `fpgadl.ml.models` (importing this package registers them all,
+with the family trainers, metrics and pictures; nothing in the flow or the HLS side imports the zoo).
+Every model starts with an input quantizer (the FPGA's input port type) and ends in a float output (the
+last layer's accumulator, dequantized).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
-from fpgadl.core.errors import UsageError
-from fpgadl.ml.recipes import QuantConfig
-
-ARCHITECTURES: dict[str, Callable[..., torch.nn.Module]] = {}
+from fpgadl.ml.models import ARCHITECTURES, build_model, register_architecture
 
 
 def register(name: str):
-    def wrap(fn):
-        ARCHITECTURES[name] = fn
-        return fn
-
-    return wrap
-
-
-def build_model(arch: str, params: dict, quant: QuantConfig, input_shape: tuple, n_out: int) -> torch.nn.Module:
-    if arch not in ARCHITECTURES:
-        raise UsageError(f"unknown architecture {arch!r}; valid: {', '.join(sorted(ARCHITECTURES))}")
-    try:
-        return ARCHITECTURES[arch](dict(params), quant, tuple(input_shape), n_out)
-    except TypeError as e:
-        raise UsageError(f"architecture {arch!r}: bad model.params ({e})") from e
+    """Register a builder for recipes' `model.arch: name` (its facts are in fpgadl.ml.catalog)."""
+    return register_architecture(name)
 
 
 def xavier_init(model: torch.nn.Module) -> torch.nn.Module:
@@ -54,3 +39,5 @@ from fpgadl.zoo import (  # noqa: E402, F401
     mlp,
     recurrent,
 )
+
+__all__ = ["ARCHITECTURES", "build_model", "register", "xavier_init"]

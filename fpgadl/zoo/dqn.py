@@ -1,7 +1,7 @@
 """Deep Q-network (Mnih et al. 2015) for CartPole: the deployed network is the Q-net alone.
 
 The Q-net is any zoo model mapping an observation to one Q-value per action (recipes use `mlp`).
-Training: epsilon-greedy experience collected in `fpgadl.zoo.cartpole.CartPole`, a replay buffer, a
+Training: epsilon-greedy experience collected in `fpgadl.ml.cartpole.CartPole`, a replay buffer, a
 target network refreshed every `target_every` steps, Huber loss on the one-step TD target. After each
 "epoch" (`steps_per_epoch` environment steps) the greedy policy's mean reward on fixed evaluation
 episodes is the validation score; the best Q-net is kept.
@@ -14,6 +14,7 @@ import copy
 import numpy as np
 import torch
 
+from fpgadl.ml.cartpole import CartPole, greedy_reward
 from fpgadl.ml.datasets import Dataset
 from fpgadl.ml.recipes import Recipe
 from fpgadl.ml.train import (
@@ -25,7 +26,6 @@ from fpgadl.ml.train import (
     seed_everything,
     torch_predict,
 )
-from fpgadl.zoo.cartpole import CartPole, greedy_reward
 
 DEFAULTS = {
     "steps_per_epoch": 2000,

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from fpgadl.ml.datasets import Dataset
+from fpgadl.ml.metrics import register_metric, register_picture
 from fpgadl.ml.recipes import QuantConfig, Recipe
 from fpgadl.ml.train import (
     EarlyStopping,
@@ -100,12 +101,20 @@ _FIDELITY: Fidelity | None = None
 
 
 def fidelity(images: np.ndarray) -> float:
+    """Classifier-based fidelity of generated images: confident and covering every digit class."""
     global _FIDELITY
     if _FIDELITY is None:
         _FIDELITY = Fidelity()
     return _FIDELITY(images)
 
 
+@register_metric("fidelity")
+def fidelity_metric(recipe: Recipe, x: np.ndarray, y: np.ndarray, predict) -> float:
+    """Fidelity of the images this stage's engine generates from the test latents."""
+    return fidelity(predict(x))
+
+
+@register_picture("fidelity")
 def sample_grid(images: np.ndarray, path: str, cols: int = 8) -> None:
     """Save generated images (N, 1, H, W) as one PNG grid, clipped to [0, 1]."""
     import matplotlib

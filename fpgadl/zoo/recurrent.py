@@ -1,8 +1,7 @@
 """Recurrent networks (GRU, LSTM) for sequences, with a float twin for hls4ml's PyTorch front end.
 
-hls4ml converts recurrent layers only from PyTorch (`convert_from_pytorch_model`), and only plain
-`torch.nn.GRU` / `torch.nn.LSTM` / `torch.nn.RNN` with `batch_first=True`, one layer, unidirectional, no
-dropout; it returns the last hidden state only. Brevitas' QuantLSTM exports to a QONNX graph of
+hls4ml converts recurrent layers only from PyTorch (see `fpgadl.hls.pytorch_twin`, whose `TwinSource`
+these models implement). Brevitas' QuantLSTM exports to a QONNX graph of
 elementwise ops that hls4ml's ONNX front end cannot read, and there is no QuantGRU. So the QAT model
 here keeps a plain torch recurrent layer and fake-quantizes its weights and biases (power-of-two scale,
 the same rule as Brevitas' *FixedPoint weight quantizers, straight-through gradient) on every forward.
@@ -17,10 +16,10 @@ from __future__ import annotations
 import math
 
 import brevitas.nn as qnn
-import numpy as np
 import torch
 from torch.func import functional_call
 
+from fpgadl.hls.pytorch_twin import RecurrentTwin, empty_twin
 from fpgadl.ml.recipes import QuantConfig
 from fpgadl.zoo import register, xavier_init
 from fpgadl.zoo.layers import quant_input, quant_linear, take
@@ -70,13 +69,26 @@ class QuantRecurrentNet(torch.nn.Module):
         out, _ = functional_call(self.rnn, self.quantized_rnn_params(), (x,))
         return self.fc(self.state(out[:, -1, :]))
 
+    def twin_spec(self) -> dict:
+        """What rebuilds the float twin's module (its weights go to a state_dict file beside it)."""
+        return {
+            "kind": "lstm" if isinstance(self.rnn, torch.nn.LSTM) else "gru",
+            "input_shape": list(self.input_shape),
+            "hidden": self.rnn.hidden_size,
+            "n_out": self.fc.out_features,
+        }
+
+    def input_prequant(self) -> dict | None:
+        """The input quantizer the host applies before the port, where the port cannot round (LSTM)."""
+        if not isinstance(self.rnn, torch.nn.LSTM):
+            return None
+        q = self.inp.act_quant
+        return {"scale_exponent": round(math.log2(float(q.scale()))), "bits": int(q.bit_width()), "signed": True}
+
     @torch.no_grad()
-    def float_twin(self) -> torch.nn.Module:
+    def float_twin(self) -> RecurrentTwin:
         """Plain-torch copy with every quantized tensor written in: hls4ml's PyTorch input."""
-        twin = RecurrentTwin(
-            type(self.rnn)(self.rnn.input_size, self.rnn.hidden_size, batch_first=True),
-            torch.nn.Linear(self.fc.in_features, self.fc.out_features),
-        )
+        twin = empty_twin(self.twin_spec())
         for name, value in self.quantized_rnn_params().items():
             getattr(twin.rnn, name).copy_(value)
         twin.fc.weight.copy_(self.fc.quant_weight().value)
@@ -119,16 +131,6 @@ class QuantRecurrentNet(torch.nn.Module):
         return {"input": {"result": port}, "rnn": rnn, "fc": fc}
 
 
-class RecurrentTwin(torch.nn.Module):
-    def __init__(self, rnn: torch.nn.Module, fc: torch.nn.Linear):
-        super().__init__()
-        self.rnn, self.fc = rnn, fc
-
-    def forward(self, x):
-        out, _ = self.rnn(x)
-        return self.fc(out[:, -1, :])
-
-
 def _build(kind: str, params: dict, quant: QuantConfig, input_shape: tuple, n_out: int) -> torch.nn.Module:
     (hidden,) = take(params, hidden=32)
     return xavier_init(QuantRecurrentNet(kind, input_shape, hidden, n_out, quant))
@@ -144,90 +146,3 @@ def build_gru(params: dict, quant: QuantConfig, input_shape: tuple, n_out: int) 
 def build_lstm(params: dict, quant: QuantConfig, input_shape: tuple, n_out: int) -> torch.nn.Module:
     """One LSTM layer (params: hidden) over (timesteps, features), classifier on the last state."""
     return _build("lstm", params, quant, input_shape, n_out)
-
-
-def twin_spec(model: QuantRecurrentNet) -> dict:
-    """What rebuilds the float twin's module (its weights go to a state_dict file beside it)."""
-    kind = "lstm" if isinstance(model.rnn, torch.nn.LSTM) else "gru"
-    return {
-        "kind": kind,
-        "input_shape": list(model.input_shape),
-        "hidden": model.rnn.hidden_size,
-        "n_out": model.fc.out_features,
-    }
-
-
-def rebuild_twin(spec: dict, state_dict: dict) -> RecurrentTwin:
-    cls = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[spec["kind"]]
-    twin = RecurrentTwin(
-        cls(spec["input_shape"][1], spec["hidden"], batch_first=True), torch.nn.Linear(spec["hidden"], spec["n_out"])
-    )
-    twin.load_state_dict(state_dict)
-    return twin.eval()
-
-
-def twin_hls_config(
-    model: QuantRecurrentNet, backend: str = "Vitis", state_result: bool | None = None, table_size: int = 4096
-) -> dict:
-    """hls4ml config for the twin: exact weight types, the input port, and `table_size`-entry gate tables.
-
-    The gate tables get `table_size` entries over [-8, 8) (hls4ml's default 1024 doubles the deviation
-    from torch; 4096 measured: GRU 0.033 -> 0.016, LSTM 0.128 -> 0.060 max |logit error|).
-    """
-    import hls4ml
-
-    config = hls4ml.utils.config.config_from_pytorch_model(
-        model.float_twin(),
-        tuple(model.input_shape),
-        granularity="name",
-        backend=backend,
-        default_precision="fixed<32,12>",
-        channels_last_conversion="off",
-        transpose_outputs=False,
-    )
-    precisions = model.hls_precisions(state_result)
-    names = config["LayerName"]
-    input_name = next(iter(names))
-    names[input_name]["Precision"]["result"] = precisions["input"]["result"]
-    names["rnn"]["Precision"].update(precisions["rnn"])
-    names["rnn"]["TableSize"] = table_size  # entries of the sigmoid/tanh gate tables over [-8, 8)
-    names["fc"]["Precision"].update(precisions["fc"])
-    return config
-
-
-def convert_pytorch_twin(twin: RecurrentTwin, config: dict, output_dir: str, **kwargs):
-    """hls4ml project of a float twin through the PyTorch front end (not compiled).
-
-    Channels-last conversion is off (the input is already (timesteps, features), which is what hls4ml's
-    recurrent layers read). hls4ml 1.3.0 transposes Dense weights from torch's (out, in) to its (in, out)
-    only inside that conversion pass, so with it off they are transposed here.
-    """
-    import hls4ml
-
-    hls_model = hls4ml.converters.convert_from_pytorch_model(twin, output_dir=output_dir, hls_config=config, **kwargs)
-    for layer in hls_model.get_layers():
-        if layer.class_name == "Dense":
-            w = layer.get_weights("weight")
-            w.data = np.ascontiguousarray(w.data.T)
-    return hls_model
-
-
-def input_prequant(model: QuantRecurrentNet) -> dict | None:
-    """The input quantizer the host applies before the port, where the port cannot round (LSTM)."""
-    if not isinstance(model.rnn, torch.nn.LSTM):
-        return None
-    q = model.inp.act_quant
-    return {"scale_exponent": round(math.log2(float(q.scale()))), "bits": int(q.bit_width()), "signed": True}
-
-
-def convert_twin(
-    model: QuantRecurrentNet,
-    output_dir: str,
-    backend: str = "Vitis",
-    io_type: str = "io_parallel",
-    state_result: bool | None = None,
-    table_size: int = 4096,
-):
-    """hls4ml project for a recurrent net via the PyTorch front end (not compiled)."""
-    config = twin_hls_config(model, backend, state_result, table_size)
-    return convert_pytorch_twin(model.float_twin(), config, output_dir, backend=backend, io_type=io_type)
