@@ -149,3 +149,54 @@ def test_bare_part_with_resources_converts(project, tmp_path):
 def test_malformed_resources_option(project, tmp_path):
     proc = run_cli("hls", project / "m.onnx", "--part", "xcku5p", "--resources", "lut=lots", "--out", tmp_path / "p")
     assert_one_line_error(proc, "--resources", "NAME=INTEGER")
+
+
+def test_out_below_a_file_is_a_usage_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory\n")
+    proc = run_cli("run", "--epochs", "0", "--out", blocker / "sub")
+    assert_one_line_error(proc, "--out", "cannot be a run directory")
+    assert blocker.read_text() == "not a directory\n"
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--fit", "--target-latency", "-5"], "--target-latency -5"),
+        (["--fit", "--target-ii", "0"], "--target-ii 0"),
+        (["--reuse", "0"], "--reuse 0"),
+        (["--strategy", "fastest"], "--strategy 'fastest'"),
+        (["--io", "serial"], "--io 'serial'"),
+        (["--fit", "--ceiling", "1.5"], "--ceiling 1.5"),
+    ],
+)
+def test_bad_hls_options_name_the_flag(project, tmp_path, args, fragment):
+    proc = run_cli("hls", project / "m.onnx", "--out", tmp_path / "prj", *args)
+    assert_one_line_error(proc, fragment)
+    assert not (tmp_path / "prj").exists()
+
+
+def test_unsupported_layer_is_a_usage_error_not_internal(project, tmp_path, monkeypatch, capsys):
+    """The fast engine refusing a layer of the user's model is exit 2 with the layer named, like any bad input."""
+    import sys
+
+    from fpgadl import api, cli
+    from fpgadl.core.errors import UsageError
+    from fpgadl.emulator.registry import UnsupportedLayerError
+
+    class Layer:
+        name, class_name = "mystery_0", "GarNet"
+
+    assert issubclass(UnsupportedLayerError, UsageError)
+
+    def refuse(*a, **k):
+        raise UnsupportedLayerError(Layer(), "no kernel")
+
+    np.save(tmp_path / "x.npy", np.zeros((2, 64), np.float32))
+    monkeypatch.setattr(api, "emulate", refuse)
+    monkeypatch.setattr(sys, "argv", ["fpgadl", "emulate", str(project / "prj"), "--input", str(tmp_path / "x.npy")])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and len(err) == 1, err
+    assert "'mystery_0' (GarNet)" in err[0] and "internal" not in err[0]

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from fpgadl.core.errors import UsageError
 from fpgadl.emulator.fastfixed import from_float
 from fpgadl.emulator.fixed import FixedType, UnsupportedTypeError
 
@@ -24,8 +25,9 @@ Builder = Callable[[object], Kernel]
 _BUILDERS: dict[str, Builder] = {}
 
 
-class UnsupportedLayerError(NotImplementedError):
-    """A layer (or one of its options) the fast engine does not reproduce bit-exactly."""
+class UnsupportedLayerError(UsageError):
+    """A layer (or one of its options) the fast engine does not reproduce bit-exactly: the user's model
+    asks for it, so it is reported like any bad input (exit 2, one line naming the layer)."""
 
     def __init__(self, layer, reason: str = ""):
         self.layer_name = getattr(layer, "name", str(layer))

@@ -78,7 +78,10 @@ class RunDir:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as e:
+            raise UsageError(f"--out {path}: cannot be a run directory ({e.strerror}: {e.filename})") from e
 
     def __truediv__(self, rel: str) -> Path:
         return self.path / rel

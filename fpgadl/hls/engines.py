@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from fpgadl.core.errors import ToolUnavailable, UsageError
+from fpgadl.core.options import ENGINES
 from fpgadl.hls.project import ProjectMeta, load_project
-
-ENGINES = ("fast", "csim")
 
 
 def check_input(x, meta: ProjectMeta, source: str = "input") -> np.ndarray:
@@ -106,7 +105,6 @@ class CsimEngine(Engine):
         # Compile a copy: the project directory stays exactly as `fpgadl hls` wrote it.
         self._tmp = tempfile.TemporaryDirectory(prefix="fpgadl-csim-")
         self.hls_model, _ = load_project(self.hls_dir, output_dir=Path(self._tmp.name), trace=trace)
-        self._traced = trace
         if not trace:  # hls_model.trace() compiles by itself
             with contextlib.redirect_stdout(io.StringIO()):
                 self.hls_model.compile()
