@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from fpgadl.core.errors import UsageError
-from fpgadl.core.options import DEFAULT_BOARD, DEFAULT_RECIPE, RUN_ENGINES
+from fpgadl.core.options import DEFAULT_RECIPE, RUN_ENGINES
 from fpgadl.flow.pipeline import RunConfig, RunDir, run_stages
 from fpgadl.ml.recipes import load_recipe
 
@@ -83,41 +84,21 @@ def hls(
     model: Path,
     *,
     out: Path | None = None,
-    board: str = DEFAULT_BOARD,
-    part: str | None = None,
-    io_type: str = "io_parallel",
-    reuse_factor: int = 1,
-    strategy: str = "latency",
-    clock_period_ns: float | None = None,
-    resources: dict[str, int] | None = None,
-    fit: bool = False,
-    ceiling: float = 0.8,
-    target_latency_cycles: int | None = None,
-    target_ii: int | None = None,
     synth: bool = False,
     warn: Callable[[str], None] = print,
+    **options: Any,
 ):
     """Convert a user's QONNX file (from Brevitas' export_qonnx) into a complete hls4ml project in `out`.
 
-    `fit` chooses per-layer reuse factor and strategy to meet the targets within `ceiling` of every
-    resource; `synth` runs the vendor's HLS synthesis (vitis_hls / vivado_hls must be on PATH)."""
+    `options` are fields of fpgadl.core.options.HlsOptions (board, part, part_resources, io_type,
+    strategy, reuse_factor, clock_period_ns, fit, ceiling, target_latency_cycles, target_ii); `fit`
+    chooses per-layer reuse factor and strategy to meet the targets within `ceiling` of every resource;
+    `synth` runs the vendor's HLS synthesis (vitis_hls / vivado_hls must be on PATH)."""
     from fpgadl.core.options import hls_options
     from fpgadl.hls.convert import convert
 
-    opts = hls_options(
-        board=board,
-        part=part,
-        part_resources=resources or {},
-        io_type=io_type,
-        reuse_factor=reuse_factor,
-        strategy=strategy,
-        clock_period_ns=clock_period_ns,
-        fit=fit,
-        ceiling=ceiling,
-        target_latency_cycles=target_latency_cycles,
-        target_ii=target_ii,
-        backend="Vivado" if _which_vendor_tool() == "vivado_hls" else "Vitis",
-    )
+    backend = "Vivado" if _which_vendor_tool() == "vivado_hls" else "Vitis"
+    opts = hls_options(**{"backend": backend, **options})
     model = Path(model)
     out = Path(out) if out else Path("build") / f"{model.name.split('.')[0]}-hls"
     meta = convert(model, out, opts, warn=warn)

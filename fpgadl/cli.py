@@ -206,7 +206,7 @@ def hls(
         io_type=io_type,
         reuse_factor=reuse,
         strategy=strategy,
-        resources=_parse_resources(resources),
+        part_resources=_parse_resources(resources),
         fit=fit,
         ceiling=ceiling,
         target_latency_cycles=target_latency,

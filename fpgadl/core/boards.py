@@ -1,6 +1,6 @@
 """FPGA boards: the part, clock and resources a design is fitted to.
 
-Each board is one YAML file in the top-level ``boards/`` folder (see DESIGN.md). This module validates
+Each board is one YAML file in the top-level ``boards/`` folder (see docs/design.md). This module validates
 those files once, at the boundary, into immutable ``Board`` objects; the estimator and the converter
 then trust them. ``custom_board`` builds a ``Board`` for ``--part P`` from a known board with the same
 part, or from resource numbers the user gives.
@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fpgadl.core.errors import UsageError
+from fpgadl.core.errors import UsageError, validation_detail
 from fpgadl.core.resources import package_data
 
 BOARDS_DIR = package_data("boards")
@@ -196,6 +196,4 @@ def custom_board(part: str, **overrides: object) -> Board:
     try:
         return Board.model_validate(fields)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise BoardError(f"custom board for part '{part}': field '{field}': {err['msg']}") from None
+        raise BoardError(f"custom board for part '{part}': {validation_detail(exc)}") from None

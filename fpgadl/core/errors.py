@@ -23,3 +23,9 @@ class CheckFailed(FpgadlError):
 
 class ToolUnavailable(FpgadlError):
     """An external tool (vitis_hls, g++) that the requested action needs is not on PATH."""
+
+
+def validation_detail(exc) -> str:
+    """pydantic's first complaint as "field 'a.b': message", for one-line errors about a file or option."""
+    err = exc.errors()[0]
+    return f"field '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}"

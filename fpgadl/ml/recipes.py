@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fpgadl.core.errors import UsageError
+from fpgadl.core.errors import UsageError, validation_detail
 from fpgadl.core.options import DEFAULT_BOARD, DEFAULT_RECIPE, HlsChoices
 from fpgadl.core.resources import package_data
 
@@ -108,9 +108,7 @@ def parse_recipe(data: Any, source: str) -> Recipe:
     try:
         return Recipe.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise UsageError(f"recipe {source}: field '{field}': {err['msg']}") from e
+        raise UsageError(f"recipe {source}: {validation_detail(e)}") from e
 
 
 def load_recipe(name_or_path: str = DEFAULT_RECIPE, **overrides: Any) -> Recipe:

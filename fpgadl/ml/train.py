@@ -80,11 +80,11 @@ def torch_predict(model: torch.nn.Module, x: np.ndarray, batch_size: int = 4096)
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
             y = model(torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size])))
-            outs.append(_as_tensor(y).numpy())
+            outs.append(as_tensor(y).numpy())
     return np.concatenate(outs).astype(np.float32, copy=False)
 
 
-def _as_tensor(y) -> torch.Tensor:
+def as_tensor(y) -> torch.Tensor:
     # A Brevitas QuantTensor carries its dequantized value in `.value`.
     return y.value if hasattr(y, "value") and not isinstance(y, torch.Tensor) else y
 
@@ -115,7 +115,7 @@ def train_supervised(
         for i in range(0, len(perm), cfg.batch_size):
             idx = perm[i : i + cfg.batch_size]
             opt.zero_grad()
-            out = _as_tensor(model(x_train[idx]))
+            out = as_tensor(model(x_train[idx]))
             target = y_train[idx] if cfg.loss == "cross_entropy" else y_train[idx].reshape(out.shape)
             loss = loss_fn(out, target)
             loss.backward()

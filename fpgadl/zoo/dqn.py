@@ -21,7 +21,7 @@ from fpgadl.ml.train import (
     EarlyStopping,
     Progress,
     TrainResult,
-    _as_tensor,
+    as_tensor,
     register_trainer,
     seed_everything,
     torch_predict,
@@ -74,7 +74,7 @@ def train_dqn(model: torch.nn.Module, data: Dataset, recipe: Recipe, progress: P
             else:
                 model.eval()
                 with torch.no_grad():
-                    action = int(_as_tensor(model(torch.from_numpy(obs))).argmax(1)[0])
+                    action = int(as_tensor(model(torch.from_numpy(obs))).argmax(1)[0])
             obs2, reward, done = env.step(np.array([action]))
             # Time-limit ends are not failures: bootstrap through them.
             failed = bool(done[0]) and env.t[0] < p["max_steps"]
@@ -93,9 +93,9 @@ def train_dqn(model: torch.nn.Module, data: Dataset, recipe: Recipe, progress: P
                 idx = rng.integers(0, filled, cfg.batch_size)
                 model.train()
                 with torch.no_grad():
-                    q_next = _as_tensor(target(torch.from_numpy(buf_s2[idx]))).max(1).values
+                    q_next = as_tensor(target(torch.from_numpy(buf_s2[idx]))).max(1).values
                     y = torch.from_numpy(buf_r[idx]) + p["gamma"] * q_next * (1 - torch.from_numpy(buf_d[idx]))
-                q = _as_tensor(model(torch.from_numpy(buf_s[idx])))
+                q = as_tensor(model(torch.from_numpy(buf_s[idx])))
                 q = q.gather(1, torch.from_numpy(buf_a[idx])[:, None])[:, 0]
                 loss = torch.nn.functional.smooth_l1_loss(q, y)
                 opt.zero_grad()

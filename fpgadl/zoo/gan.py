@@ -21,7 +21,7 @@ from fpgadl.ml.train import (
     EarlyStopping,
     Progress,
     TrainResult,
-    _as_tensor,
+    as_tensor,
     register_trainer,
     seed_everything,
     torch_predict,
@@ -156,7 +156,7 @@ def train_gan(model: torch.nn.Module, data: Dataset, recipe: Recipe, progress: P
             x_real = real[perm[i : i + cfg.batch_size]]
             n = len(x_real)
             z = torch.randn(n, latent_dim, generator=gen)
-            fake = _as_tensor(model(z))
+            fake = as_tensor(model(z))
             d_loss = bce(disc(x_real), torch.ones(n, 1)) + bce(disc(fake.detach()), torch.zeros(n, 1))
             opt_d.zero_grad()
             d_loss.backward()
