@@ -127,6 +127,9 @@ def hls(
         backend="Vivado" if vendor == "vivado_hls" else "Vitis",
     )
     meta = convert(model, out, opts, warn=warn)
+    from fpgadl.hls.testbench import generated_inputs, write_tb_data
+
+    write_tb_data(out, generated_inputs(meta))  # the vendor test bench checks against the twin
     if synth:
         synthesize(out)
     return meta
@@ -171,6 +174,14 @@ def project_dir(path: Path) -> Path:
     raise UsageError(
         f"{path}: not an fpgadl HLS project (no fpgadl.json); create one with `fpgadl hls` or `fpgadl run`"
     )
+
+
+def package(path: Path, *, board: str, out: Path) -> dict:
+    """Deployment bundle for a project (or run) on `board`: accelerator project, I/O manifest, vendor
+    build script, host driver (fpgadl.runtime.bundle); returns the manifest."""
+    from fpgadl.runtime.bundle import write_bundle
+
+    return write_bundle(project_dir(path), board, Path(out))
 
 
 def load_array(path: Path, what: str = "--input") -> np.ndarray:

@@ -311,6 +311,31 @@ def diff(
 
 
 @app.command()
+def package(
+    path: Annotated[Path, typer.Argument(help="project directory from `fpgadl hls` (or a run directory)")],
+    board: Annotated[str, typer.Option(help="a board an accelerator backend supports (pynq-z2, zcu102, alveo-*)")],
+    out: Annotated[Path, typer.Option(help="bundle directory to write")],
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+    verbose: VerboseOpt = False,
+):
+    """Write a deployable bundle: accelerator project, I/O manifest, vendor build script, host driver."""
+    _setup(verbose)
+    from fpgadl import api
+
+    manifest = api.package(path, board=board, out=out)
+    _emit(as_json, manifest)
+    if not as_json:
+        i, o = manifest["ports"]["in"], manifest["ports"]["out"]
+        stdout.print(
+            f"bundle {out}: {manifest['backend']} {manifest['interface']} on {manifest['board']}; "
+            f"in {i['elements']} x {i['word_bits']}-bit words ({i['type']}), out {o['elements']} x {o['word_bits']}-bit "
+            f"words ({o['type']})",
+            highlight=False,
+        )
+
+
+@app.command()
 def boards(as_json: JsonOpt = False, debug: DebugOpt = False):
     """List the boards in boards/."""
     from rich.table import Table

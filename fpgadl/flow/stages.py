@@ -221,6 +221,9 @@ def emulate_stage(run: RunDir, cfg: RunConfig) -> None:
                 stress_out[name] = engine.predict(check_input(stress, engine.meta, "stress inputs"))
         finally:
             engine.close()
+    from fpgadl.hls.testbench import TB_STRESS_SAMPLES, write_tb_data
+
+    write_tb_data(run / "hls", np.concatenate([x, stress[:TB_STRESS_SAMPLES]]))  # the vendor bench's expectations
     if len(stress_out) == 2:
         from fpgadl.flow.report import compare
 
