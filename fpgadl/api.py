@@ -127,9 +127,12 @@ def hls(
         backend="Vivado" if vendor == "vivado_hls" else "Vitis",
     )
     meta = convert(model, out, opts, warn=warn)
+    from fpgadl.flow.report_html import write_project_html
     from fpgadl.hls.testbench import generated_inputs, write_tb_data
 
-    write_tb_data(out, generated_inputs(meta))  # the vendor test bench checks against the twin
+    x = generated_inputs(meta)
+    write_tb_data(out, x)  # the vendor test bench checks against the twin
+    write_project_html(out, x)
     if synth:
         synthesize(out)
     return meta

@@ -329,8 +329,8 @@ def package(
         i, o = manifest["ports"]["in"], manifest["ports"]["out"]
         stdout.print(
             f"bundle {out}: {manifest['backend']} {manifest['interface']} on {manifest['board']}; "
-            f"in {i['elements']} x {i['word_bits']}-bit words ({i['type']}), out {o['elements']} x {o['word_bits']}-bit "
-            f"words ({o['type']})",
+            f"in {i['elements']} x {i['word_bits']}-bit words ({i['type']}), "
+            f"out {o['elements']} x {o['word_bits']}-bit words ({o['type']})",
             highlight=False,
         )
 

@@ -244,6 +244,9 @@ def report_stage(run: RunDir, cfg: RunConfig) -> None:
     report = build_report(run, cfg)
     write_json(run / "report.json", report)
     write_text(run / "report.md", render_markdown(report))
+    from fpgadl.flow.report_html import write_run_html
+
+    write_run_html(report, run.path)
 
 
 def _pred(cfg: RunConfig) -> list[str]:
@@ -310,7 +313,7 @@ STAGE_LIST = [
             "convert.json",
             "hls/fpgadl.json",
         ],
-        outputs=lambda c: ["report.md", "report.json"],
+        outputs=lambda c: ["report.md", "report.json", "report.html"],
         options=lambda c: c.options(),
     ),
 ]

@@ -31,7 +31,8 @@ TB_STRESS_SAMPLES = 1000
 _PRINT_RE = re.compile(r"^(\s*)nnet::print_result<(.+), (\w+)>\((\w+), fout\);", re.MULTILINE)
 
 
-def _dat(a: np.ndarray) -> str:
+def dat_lines(a: np.ndarray) -> str:
+    """hls4ml's .dat format: one sample per line, values separated by spaces (float32, exact)."""
     a = a.reshape(len(a), -1).astype(np.float32)
     return "".join(" ".join(f"{v:.9g}" for v in row) + " \n" for row in a.tolist())
 
@@ -45,8 +46,8 @@ def write_tb_data(hls_dir: Path, x: np.ndarray) -> int:
     eng = FastEngine(hls_dir)
     x = np.asarray(x, dtype=np.float32)
     y = eng._run(to_firmware_layout(x, eng.meta))  # firmware layout, exactly what the output port holds
-    write_text(hls_dir / TB_DIR / TB_INPUT, _dat(to_firmware_layout(x, eng.meta)))
-    write_text(hls_dir / TB_DIR / TB_OUTPUT, _dat(y))
+    write_text(hls_dir / TB_DIR / TB_INPUT, dat_lines(to_firmware_layout(x, eng.meta)))
+    write_text(hls_dir / TB_DIR / TB_OUTPUT, dat_lines(y))
     return len(x) if hook_check(hls_dir) else 0
 
 
@@ -89,8 +90,18 @@ def build_testbench(hls_dir: Path, timeout: int = 900) -> Path:
     hls_dir = Path(hls_dir)
     exe = hls_dir / "fpgadl_tb"
     # hls4ml's firmware reads its weights from WEIGHTS_DIR at run time when built outside the vendor tool
-    cmd = [cxx, "-O1", "-std=c++14", "-Ifirmware/ap_types", "-Ifirmware", '-DWEIGHTS_DIR="firmware/weights"',
-           f"{PROJECT_NAME}_test.cpp", f"firmware/{PROJECT_NAME}.cpp", "-o", exe.name]
+    cmd = [
+        cxx,
+        "-O1",
+        "-std=c++14",
+        "-Ifirmware/ap_types",
+        "-Ifirmware",
+        '-DWEIGHTS_DIR="firmware/weights"',
+        f"{PROJECT_NAME}_test.cpp",
+        f"firmware/{PROJECT_NAME}.cpp",
+        "-o",
+        exe.name,
+    ]
     proc = subprocess.run(cmd, cwd=hls_dir, capture_output=True, text=True, timeout=timeout)
     if proc.returncode:
         raise RuntimeError(f"g++ failed on {hls_dir}/{PROJECT_NAME}_test.cpp: {proc.stderr[-800:]}")
@@ -100,7 +111,9 @@ def build_testbench(hls_dir: Path, timeout: int = 900) -> Path:
 def check_testbench(hls_dir: Path, exe: Path, timeout: int = 900) -> dict:
     """Run a built test bench on hls_dir's tb_data/; raises CheckFailed on any mismatch with the twin."""
     proc = subprocess.run([str(Path(exe).resolve())], cwd=hls_dir, capture_output=True, text=True, timeout=timeout)
-    m = re.search(r"fpgadl: (\d+) outputs of (\d+) samples compared with the fast engine: (\d+) mismatches", proc.stdout)
+    m = re.search(
+        r"fpgadl: (\d+) outputs of (\d+) samples compared with the fast engine: (\d+) mismatches", proc.stdout
+    )
     if m is None:
         raise RuntimeError(f"test bench printed no verdict (exit {proc.returncode}): {proc.stdout[-500:]}")
     result = {"outputs": int(m[1]), "samples": int(m[2]), "mismatches": int(m[3]), "exit_code": proc.returncode}

@@ -24,8 +24,8 @@ def main(argv: list[str] | None = None) -> int:
         from fpgadl.core.artifacts import write_npy
         from fpgadl.runtime import Device
 
-        x = _load(args.input)
-        y = Device(args.bundle, args.backend).predict(x)
+        device = Device(args.bundle, args.backend)  # a bad bundle is named before a bad input
+        y = device.predict(_load(args.input))
         if args.output:
             write_npy(args.output, y)
         summary = f"backend={args.backend} samples={len(y)} output_shape={list(y.shape)}"

@@ -4,8 +4,9 @@ hls4ml's VivadoAccelerator `axi_stream` wrapper moves one tensor element per AXI
 field (`T_in`/`T_out`) is the port's fixed-point type widened with the integer bits kept (the extra bits are
 fractional), so a port value is its mantissa shifted left by the padding. hls4ml widens to whole bytes
 (`_next_factor8_type`), but the AXI DMA's stream side takes only 8, 16, 32, 64... bits: fpgadl asks for the
-next such width, so a 22-bit output travels in 32-bit words, not 24-bit ones the DMA cannot connect to. A beat is a two's complement integer, little-endian in memory (what the AXI
-DMA reads from and writes to DDR); a sample is its elements in the firmware's order (row-major over the
+next such width, so a 22-bit output travels in 32-bit words, not 24-bit ones the DMA cannot connect to.
+A beat is a two's complement integer, little-endian in memory (what the AXI DMA reads from and writes to
+DDR); a sample is its elements in the firmware's order (row-major over the
 channels-last shape); a batch is its samples back to back, TLAST on the batch's final beat.
 """
 

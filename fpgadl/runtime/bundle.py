@@ -25,6 +25,7 @@ from pathlib import Path
 from fpgadl.core.artifacts import atomic_dir, write_json, write_text
 from fpgadl.core.errors import UsageError
 from fpgadl.hls.project import META_FILE, TWIN_WEIGHTS, ProjectMeta, fix_project_paths, load_project, quiet
+from fpgadl.runtime import axi
 from fpgadl.runtime.axi import Port, make_port
 
 BUNDLE_FORMAT = "fpgadl-bundle/1"
@@ -87,8 +88,7 @@ def write_bundle(hls_dir: Path, board: str, out: Path) -> dict:
             load_project(tmp / PROJECT, output_dir=tmp / ACCELERATOR)[0].write()
         _check_axi_types(tmp / ACCELERATOR, ports)
         _fix_dma_widths(tmp / ACCELERATOR, ports)
-        if (Path(hls_dir) / "tb_data").is_dir():  # the twin's expected outputs, for the vendor test bench
-            shutil.copytree(Path(hls_dir) / "tb_data", tmp / ACCELERATOR / "tb_data", dirs_exist_ok=True)
+        _copy_tb_data(Path(hls_dir) / "tb_data", tmp / ACCELERATOR / "tb_data", ports[0])
         write_text(tmp / "build.sh", _build_script(accel, ALVEO_PLATFORMS.get(accel)))
         (tmp / "build.sh").chmod(0o755)
         write_text(tmp / "host" / "run.py", HOST_DRIVER)
@@ -124,6 +124,22 @@ def _copy_project(src: Path, dst: Path, meta: dict) -> None:
     write_json(dst / META_FILE, meta)
 
 
+def _copy_tb_data(src: Path, dst: Path, port: Port) -> None:
+    """The twin's test-bench files for the accelerator's own test bench. Its bridge converts floats to
+    T_in, then the wrapper casts T_in to the port type: two roundings where the host does one. Inputs go
+    in already on the port's grid, where both give the same value (and the firmware the same outputs)."""
+    import numpy as np
+
+    from fpgadl.emulator.fixed import to_float
+    from fpgadl.hls.testbench import TB_INPUT, TB_OUTPUT, dat_lines
+
+    if not (src / TB_INPUT).is_file():
+        return
+    x = np.loadtxt(src / TB_INPUT, dtype=np.float32, ndmin=2)
+    write_text(dst / TB_INPUT, dat_lines(to_float(axi.quantize(x, port), port.fixed())))
+    shutil.copy2(src / TB_OUTPUT, dst / TB_OUTPUT)
+
+
 def _check_axi_types(accel_dir: Path, ports: list[Port]) -> None:
     """The manifest's word types must be what hls4ml wrote into the wrapper, or the host packs wrongly."""
     from fpgadl.emulator.fixed import FixedType
@@ -148,8 +164,12 @@ def _fix_dma_widths(accel_dir: Path, ports: list[Port]) -> None:
     for side, port in (("mm2s", ports[0]), ("s2mm", ports[1])):
         var = "input" if side == "mm2s" else "output"
         mm = max(32, port.word_bits)
-        text = text.replace(f"CONFIG.c_m_axi_{side}_data_width ${{bit_width_hls_{var}}}", f"CONFIG.c_m_axi_{side}_data_width {mm}")
-        text = text.replace(f"CONFIG.c_s_axis_{side}_data_width ${{bit_width_hls_{var}}}", f"CONFIG.c_s_axis_{side}_data_width {mm}")
+        text = text.replace(
+            f"CONFIG.c_m_axi_{side}_data_width ${{bit_width_hls_{var}}}", f"CONFIG.c_m_axi_{side}_data_width {mm}"
+        )
+        text = text.replace(
+            f"CONFIG.c_s_axis_{side}_data_width ${{bit_width_hls_{var}}}", f"CONFIG.c_s_axis_{side}_data_width {mm}"
+        )
     design.write_text(text)
 
 
@@ -174,7 +194,8 @@ def _manifest(root: Path, board, accel: str, ports: list[Port], meta: ProjectMet
         "packing": {
             "element_order": "row-major over the port's shape (the firmware's channels-last layout); the host "
             "transposes from the ONNX layout",
-            "word": "one element per AXI-stream beat: the mantissa of axi_type (the port type widened to 8, 16, 32 or 64 "
+            "word": "one element per AXI-stream beat: the mantissa of axi_type (the port type widened to 8, 16, "
+            "32 or 64 "
             "bits, integer bits kept), two's complement, little-endian bytes in memory",
             "batch": "samples back to back (n * elements beats per transfer); TLAST on the batch's final beat",
         },
@@ -211,10 +232,12 @@ def load_manifest(bundle: Path) -> dict:
 
 def _build_script(accel: str, platform: str | None) -> str:
     last = (
-        'cd accelerator && vivado -mode batch -source design.tcl && mkdir -p xclbin_files && cd xclbin_files && \\\n'
+        "cd accelerator && mkdir -p xo_files && vivado -mode batch -source design.tcl && \\\n"
+        "  mkdir -p xclbin_files && cd xclbin_files && \\\n"
         f'  v++ -t hw --platform "${{PLATFORM:-{platform}}}" --link ../xo_files/myproject_kernel.xo \\\n'
         "    -o myproject_kernel.xclbin --user_ip_repo_paths ../myproject_prj/solution1/impl/ip\n"
-        "cd \"$HERE\" && mkdir -p bitstream && cp accelerator/xclbin_files/myproject_kernel.xclbin bitstream/fpgadl.xclbin\n"
+        'cd "$HERE" && mkdir -p bitstream && \\\n'
+        "  cp accelerator/xclbin_files/myproject_kernel.xclbin bitstream/fpgadl.xclbin\n"
         if platform
         else "cd accelerator && vivado -mode batch -source design.tcl\n"
         'cd "$HERE" && mkdir -p bitstream\n'
@@ -229,7 +252,8 @@ def _build_script(accel: str, platform: str | None) -> str:
         "set -e\n"
         'HERE="$(cd "$(dirname "$0")" && pwd)"\n'
         'cd "$HERE/accelerator"\n'
-        'HLS="$(command -v vitis_hls || command -v vivado_hls)" || { echo "vitis_hls/vivado_hls not on PATH" >&2; exit 2; }\n'
+        'HLS="$(command -v vitis_hls || command -v vivado_hls)" || \\\n'
+        '  { echo "vitis_hls/vivado_hls not on PATH" >&2; exit 2; }\n'
         '"$HLS" -f build_prj.tcl "csim=1 synth=1 cosim=0 export=1"\n'
         'cd "$HERE"\n' + last
     )
