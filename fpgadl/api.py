@@ -93,6 +93,7 @@ def hls(
     target_latency_cycles: int | None = None,
     target_ii: int | None = None,
     synth: bool = False,
+    cosim: bool = False,
     warn: Callable[[str], None] = print,
 ):
     """Convert a user's QONNX file (from Brevitas' export_qonnx) into a complete hls4ml project in `out`.
@@ -133,8 +134,10 @@ def hls(
     x = generated_inputs(meta)
     write_tb_data(out, x)  # the vendor test bench checks against the twin
     write_project_html(out, x)
+    if cosim and not synth:
+        raise UsageError("--cosim needs --synth (co-simulation runs the synthesized RTL)")
     if synth:
-        synthesize(out)
+        synthesize(out, cosim=cosim)
     return meta
 
 
@@ -158,13 +161,14 @@ def vendor_tool(project: Path | None = None) -> str:
     raise ToolUnavailable(f"--synth needs vitis_hls or vivado_hls on PATH; neither was found{where}")
 
 
-def synthesize(project: Path) -> dict:
-    """Run the vendor's C synthesis through hls4ml; returns hls4ml's parsed report."""
+def synthesize(project: Path, cosim: bool = False) -> dict:
+    """Run the vendor's C synthesis (and RTL co-simulation: hls4ml's test bench compares every output with
+    the fast engine's, tb_data/) through hls4ml; returns hls4ml's parsed report."""
     from fpgadl.hls.project import load_project
 
     vendor_tool(project)
     hls_model, _ = load_project(project_dir(project))
-    return hls_model.build(csim=False, synth=True, export=False)
+    return hls_model.build(csim=False, synth=True, cosim=cosim, export=False)
 
 
 def project_dir(path: Path) -> Path:

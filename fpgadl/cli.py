@@ -184,6 +184,9 @@ def hls(
     target_latency: Annotated[int | None, typer.Option(help="latency target in cycles for --fit")] = None,
     target_ii: Annotated[int | None, typer.Option(help="initiation interval target for --fit")] = None,
     synth: Annotated[bool, typer.Option("--synth", help="run vendor HLS synthesis (needs vitis_hls)")] = False,
+    cosim: Annotated[
+        bool, typer.Option("--cosim", help="with --synth: RTL co-simulation, checked against the fast engine")
+    ] = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
     quiet: QuietOpt = False,
@@ -211,6 +214,7 @@ def hls(
         target_latency_cycles=target_latency,
         target_ii=target_ii,
         synth=synth,
+        cosim=cosim,
         warn=ui.warn,
     )
     project = out or Path("build") / f"{model.name.split('.')[0]}-hls"
