@@ -15,7 +15,7 @@ from helpers import REPO, assert_one_line_error, run_cli
 from fpgadl.core.errors import ToolUnavailable, UsageError
 from fpgadl.flow.stages import stress_inputs
 from fpgadl.runtime import Device, axi
-from fpgadl.runtime.bundle import load_manifest
+from fpgadl.runtime.bundle import MANIFEST, load_manifest
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_corrupt_bundle_is_a_clear_error(default_bundle, tmp_path):
     meta.write_text(meta.read_text().replace("RND_CONV", "TRN"))  # altered firmware description
     with pytest.raises(UsageError, match=r"corrupt bundle \(project/fpgadl.json is missing or altered\)"):
         Device(bad)
-    (bad / "manifest.json").write_text(json.dumps({"format": "fpgadl-bundle/1"}))
+    (bad / MANIFEST).write_text(json.dumps({"format": "fpgadl-bundle/1"}))
     proc = subprocess.run(
         [sys.executable, "-m", "fpgadl.runtime", str(bad), "--input", str(tmp_path / "x.npy")],
         capture_output=True,

@@ -1,6 +1,6 @@
 """The deployment bundle: what a board needs beyond the HLS project, written by `fpgadl package`.
 
-    BUNDLE/manifest.json    the I/O manifest (ports, types, word width and packing, batch layout, clock)
+    BUNDLE/bundle.json      the I/O manifest (ports, types, word width and packing, batch layout, clock)
                             and a sha256 of every file the host side reads
     BUNDLE/project/         an fpgadl project (fpgadl.json + model) whose conversion is the accelerator
                             backend's: `load_project` rebuilds exactly the firmware in accelerator/
@@ -29,7 +29,7 @@ from fpgadl.runtime import axi
 from fpgadl.runtime.axi import Port, make_port
 
 BUNDLE_FORMAT = "fpgadl-bundle/1"
-MANIFEST = "manifest.json"
+MANIFEST = "bundle.json"  # not manifest.json: a run directory has one (the stage manifest)
 PROJECT, ACCELERATOR = "project", "accelerator"
 ACCELERATOR_BACKEND = "VivadoAccelerator"
 INTERFACE = "axi_stream"
