@@ -11,7 +11,6 @@ from importlib.metadata import entry_points
 
 import numpy as np
 import pytest
-import tomllib
 import yaml
 from helpers import REPO
 
@@ -21,8 +20,8 @@ CI = REPO / "docs" / "ci"
 
 
 def test_pyproject_registers_the_plugin():
-    eps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["pytest11"]
-    assert eps == {"fpgadl": "fpgadl.testing"}
+    text = (REPO / "pyproject.toml").read_text()  # tomllib is 3.11+; the project supports 3.10
+    assert '[project.entry-points.pytest11]\nfpgadl = "fpgadl.testing"\n' in text
 
 
 def test_workflow_is_valid_and_calls_only_make_pip_pytest():
