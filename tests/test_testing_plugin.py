@@ -56,18 +56,20 @@ def test_example_test_file_passes_from_outside_the_package(default_run, tmp_path
 
 
 def test_assert_firmware_matches_names_the_sample_and_layer(default_run, tmp_path):
-    """A model that is not the firmware's: the first layer's weights changed in the QONNX file."""
+    """A model that is not the firmware's: the first layer's weights scaled in the QONNX file."""
     import onnx
     from onnx import numpy_helper
 
     run = default_run[0]
     x = np.load(run / "data/x_test.npy")[:40]
-    assert_firmware_matches(run / "model.qcdq.onnx", run, x)  # the real model: passes
+    assert_firmware_matches(run / "model.qcdq.onnx", run, x)  # the real model, through onnxruntime
+    assert_firmware_matches(run / "model.qonnx.onnx", run, x)  # and through qonnx's executor
     model = onnx.load(str(run / "model.qonnx.onnx"))
-    init = max(model.graph.initializer, key=lambda t: numpy_helper.to_array(t).size)  # the largest weight
-    w = numpy_helper.to_array(init).copy()
-    w.flat[0] += 0.5
-    init.CopyFrom(numpy_helper.from_array(w, init.name))
+    init = max(model.graph.initializer, key=lambda t: numpy_helper.to_array(t).size)  # the 64x64 weight
+    init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * 1.5, init.name))
     onnx.save(model, str(tmp_path / "other.onnx"))
-    with pytest.raises(AssertionError, match=r"firmware differs from the model on \d+ of 40 samples; first: sample"):
+    with pytest.raises(
+        AssertionError,
+        match=r"differs from the model on \d+ of 40 samples; first: sample \d+ .*first diverging layer: Dense_MatMul_0 ",
+    ):
         assert_firmware_matches(tmp_path / "other.onnx", run, x)

@@ -93,8 +93,9 @@ def reference_predict(model_or_onnx, x):
         return onnxruntime_predict(path, np.asarray(x, dtype=np.float32))
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.util.cleanup import cleanup_model
 
-    mw = ModelWrapper(str(path))
+    mw = cleanup_model(ModelWrapper(str(path)))  # exporters leave shapes unspecified; qonnx needs them
     name, out = mw.graph.input[0].name, mw.graph.output[0].name
     return np.concatenate([execute_onnx(mw, {name: x[i : i + 1].astype(np.float32)})[out] for i in range(len(x))])
 
@@ -126,17 +127,25 @@ def assert_firmware_matches(model_or_onnx, project, x) -> None:
     worst = float(np.max(np.abs(ref[i].astype(np.float64) - firmware[i])))
     raise AssertionError(
         f"firmware differs from the model on {bad.size} of {len(x)} samples; first: sample {i} "
-        f"(max |diff| {worst:.6g}); {_first_layer(hls_dir, x[i : i + 1])}"
+        f"(max |diff| {worst:.6g}); {_first_layer(hls_dir, x[i : i + 1], model_or_onnx)}"
     )
 
 
-def _first_layer(hls_dir: Path, xi) -> str:
+def _first_layer(hls_dir: Path, xi, model_or_onnx) -> str:
+    """Where the firmware leaves the model: layer by layer against the given QONNX file if it is one, else
+    against the project's own QONNX graph."""
+    import onnx
+
     from fpgadl.flow.diff import qonnx_diff
     from fpgadl.hls.project import ProjectMeta
 
     if ProjectMeta.load(hls_dir).frontend != "onnx":
         return "no layer-by-layer reference for this project (not an ONNX project)"
-    d = qonnx_diff(hls_dir, xi)
+    given = isinstance(model_or_onnx, (str, Path)) and any(
+        n.op_type == "Quant" for n in onnx.load(str(model_or_onnx), load_external_data=False).graph.node
+    )
+    d = qonnx_diff(hls_dir, xi, reference=model_or_onnx if given else None)
+    what = "the given QONNX model" if given else "the project's QONNX graph"
     if d.first_divergent is None:
-        return "every layer equals the project's QONNX reference: the model given is not the project's model"
-    return f"first diverging layer: {d.first_divergent} (max |diff| {d.max_abs_diff:.6g}, QONNX reference vs fast)"
+        return f"every layer equals {what}: the model given is not the one the project was converted from"
+    return f"first diverging layer: {d.first_divergent} (max |diff| {d.max_abs_diff:.6g}, {what} vs fast)"
