@@ -92,3 +92,23 @@ def test_hls_project_report_renders(project_page, browser):
     _, errors, remote, plots = _load(browser, project_page)
     assert errors == [] and remote == []
     assert len(plots) == 2 and all(p["drawn"] and p["width"] > 100 for p in plots)  # profile + resources
+
+
+def test_sample_pictures_are_inlined(tmp_path):
+    """An autoencoder's reconstructions are drawn; a generator's samples.png is embedded as base64."""
+    import base64
+
+    import numpy as np
+
+    from fpgadl.flow.report_html import samples_section
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "predictions").mkdir()
+    x = np.random.default_rng(0).uniform(0, 1, (10, 64)).astype(np.float32)
+    np.save(tmp_path / "data/x_test.npy", x)
+    np.save(tmp_path / "predictions/fast.npy", x[:, ::-1])
+    section = samples_section(tmp_path)
+    assert "Reconstructions" in section and section.count("<svg") == 1 and section.count("<image") == 16
+    png = SCREENSHOT.read_bytes() if SCREENSHOT.is_file() else b"\x89PNG\r\n\x1a\n"
+    (tmp_path / "samples.png").write_bytes(png)
+    assert f"data:image/png;base64,{base64.b64encode(png).decode()}" in samples_section(tmp_path)
