@@ -37,7 +37,7 @@ def test_bundle_layout_and_manifest(default_bundle):
     assert out.word_bits in (8, 16, 32, 64) and out.word_bits >= out.fixed().width and out.elements == 10
     acc = default_bundle / "accelerator"
     header = (acc / "firmware/myproject_axi.h").read_text()
-    assert f"typedef fixed<{out.word_bits},{out.fixed().integer}," in header  # hls4ml wrote the manifest's type
+    assert f"typedef {out.axi_type} T_out;" in header  # hls4ml's type, in C++ spelling (hls4ml writes `fixed<`)
     tcl = (acc / "project.tcl").read_text()  # hls4ml 1.3 swaps these; the bundle has them right
     assert f"set bit_width_hls_input {inp.word_bits}\n" in tcl and f"set bit_width_hls_output {out.word_bits}\n" in tcl
     assert (default_bundle / "build.sh").is_file() and (default_bundle / "host/run.py").is_file()

@@ -86,7 +86,7 @@ def write_bundle(hls_dir: Path, board: str, out: Path) -> dict:
         _copy_project(Path(hls_dir), tmp / PROJECT, accel_meta)
         with quiet():
             load_project(tmp / PROJECT, output_dir=tmp / ACCELERATOR)[0].write()
-        _check_axi_types(tmp / ACCELERATOR, ports)
+        _fix_axi_types(tmp / ACCELERATOR, ports)
         _fix_dma_widths(tmp / ACCELERATOR, ports)
         _copy_tb_data(Path(hls_dir) / "tb_data", tmp / ACCELERATOR / "tb_data", ports[0])
         write_text(tmp / "build.sh", _build_script(accel, ALVEO_PLATFORMS.get(accel)))
@@ -140,16 +140,22 @@ def _copy_tb_data(src: Path, dst: Path, port: Port) -> None:
     shutil.copy2(src / TB_OUTPUT, dst / TB_OUTPUT)
 
 
-def _check_axi_types(accel_dir: Path, ports: list[Port]) -> None:
-    """The manifest's word types must be what hls4ml wrote into the wrapper, or the host packs wrongly."""
+def _fix_axi_types(accel_dir: Path, ports: list[Port]) -> None:
+    """The manifest's word types must be what hls4ml wrote into the wrapper, or the host packs wrongly.
+
+    hls4ml 1.3 writes them in its own spelling (`typedef fixed<8,1,RND_CONV,SAT,0> T_in;`), which is no C++
+    type: the wrapper compiles only with float ports. They are rewritten in ap_fixed's spelling."""
     from fpgadl.emulator.fixed import FixedType
 
-    header = (accel_dir / "firmware" / "myproject_axi.h").read_text()
+    header_path = accel_dir / "firmware" / "myproject_axi.h"
+    lines = header_path.read_text().splitlines()
     for port, name in zip(ports, ("T_in", "T_out")):
-        line = next(ln for ln in header.splitlines() if ln.strip().endswith(f" {name};"))
-        written = FixedType.parse(line.split("typedef", 1)[1].rsplit(name, 1)[0])
+        i = next(k for k, ln in enumerate(lines) if ln.startswith("typedef") and ln.rstrip().endswith(f" {name};"))
+        written = FixedType.parse(lines[i].split("typedef", 1)[1].rsplit(name, 1)[0])
         if written != port.axi_fixed():
             raise RuntimeError(f"hls4ml wrote {name} = {written.cpp()}, fpgadl expected {port.axi_type}")
+        lines[i] = f"typedef {written.cpp()} {name};"
+    header_path.write_text("\n".join(lines) + "\n")
 
 
 def _fix_dma_widths(accel_dir: Path, ports: list[Port]) -> None:
