@@ -112,6 +112,8 @@ def hls(
     out = Path(out) if out else Path("build") / f"{model.name.split('.')[0]}-hls"
     if not 0 < ceiling <= 1:
         raise UsageError(f"--ceiling {ceiling}: must be in (0, 1]")
+    if cosim and not synth:
+        raise UsageError("--cosim needs --synth (co-simulation runs the synthesized RTL)")
     vendor = _which_vendor_tool()
     opts = ConvertOptions(
         board=board,
@@ -134,8 +136,6 @@ def hls(
     x = generated_inputs(meta)
     write_tb_data(out, x)  # the vendor test bench checks against the twin
     write_project_html(out, x)
-    if cosim and not synth:
-        raise UsageError("--cosim needs --synth (co-simulation runs the synthesized RTL)")
     if synth:
         synthesize(out, cosim=cosim)
     return meta
