@@ -85,6 +85,7 @@ def hls(
     *,
     out: Path | None = None,
     synth: bool = False,
+    cosim: bool = False,
     warn: Callable[[str], None] = print,
     **options: Any,
 ):
@@ -101,9 +102,17 @@ def hls(
     opts = hls_options(**{"backend": backend, **options})
     model = Path(model)
     out = Path(out) if out else Path("build") / f"{model.name.split('.')[0]}-hls"
+    if cosim and not synth:
+        raise UsageError("--cosim needs --synth (co-simulation runs the synthesized RTL)")
     meta = convert(model, out, opts, warn=warn)
+    from fpgadl.flow.report_html import write_project_html
+    from fpgadl.hls.testbench import generated_inputs, write_tb_data
+
+    x = generated_inputs(meta)
+    write_tb_data(out, x)  # the vendor test bench checks against the twin
+    write_project_html(out, x)
     if synth:
-        synthesize(out)
+        synthesize(out, cosim=cosim)
     return meta
 
 
@@ -127,13 +136,14 @@ def vendor_tool(project: Path | None = None) -> str:
     raise ToolUnavailable(f"--synth needs vitis_hls or vivado_hls on PATH; neither was found{where}")
 
 
-def synthesize(project: Path) -> dict:
-    """Run the vendor's C synthesis through hls4ml; returns hls4ml's parsed report."""
+def synthesize(project: Path, cosim: bool = False) -> dict:
+    """Run the vendor's C synthesis (and RTL co-simulation: hls4ml's test bench compares every output with
+    the fast engine's, tb_data/) through hls4ml; returns hls4ml's parsed report."""
     from fpgadl.hls.project import load_project
 
     vendor_tool(project)
     hls_model, _ = load_project(project_dir(project))
-    return hls_model.build(csim=False, synth=True, export=False)
+    return hls_model.build(csim=False, synth=True, cosim=cosim, export=False)
 
 
 def project_dir(path: Path) -> Path:
@@ -146,6 +156,14 @@ def project_dir(path: Path) -> Path:
     raise UsageError(
         f"{path}: not an fpgadl HLS project (no fpgadl.json); create one with `fpgadl hls` or `fpgadl run`"
     )
+
+
+def package(path: Path, *, board: str, out: Path) -> dict:
+    """Deployment bundle for a project (or run) on `board`: accelerator project, I/O manifest, vendor
+    build script, host driver (fpgadl.runtime.bundle); returns the manifest."""
+    from fpgadl.runtime.bundle import write_bundle
+
+    return write_bundle(project_dir(path), board, Path(out))
 
 
 def load_array(path: Path, what: str = "--input") -> np.ndarray:

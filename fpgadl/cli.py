@@ -185,6 +185,9 @@ def hls(
     target_latency: Annotated[int | None, typer.Option(help="latency target in cycles for --fit")] = None,
     target_ii: Annotated[int | None, typer.Option(help="initiation interval target for --fit")] = None,
     synth: Annotated[bool, typer.Option("--synth", help="run vendor HLS synthesis (needs vitis_hls)")] = False,
+    cosim: Annotated[
+        bool, typer.Option("--cosim", help="with --synth: RTL co-simulation, checked against the fast engine")
+    ] = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
     quiet: QuietOpt = False,
@@ -212,6 +215,7 @@ def hls(
         target_latency_cycles=target_latency,
         target_ii=target_ii,
         synth=synth,
+        cosim=cosim,
         warn=ui.warn,
     )
     project = out or Path("build") / f"{model.name.split('.')[0]}-hls"
@@ -309,6 +313,31 @@ def diff(
                 )
         failed |= r["expected_exact"] and r["first_divergent"] is not None
     raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def package(
+    path: Annotated[Path, typer.Argument(help="project directory from `fpgadl hls` (or a run directory)")],
+    board: Annotated[str, typer.Option(help="a board an accelerator backend supports (pynq-z2, zcu102, alveo-*)")],
+    out: Annotated[Path, typer.Option(help="bundle directory to write")],
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+    verbose: VerboseOpt = False,
+):
+    """Write a deployable bundle: accelerator project, I/O manifest, vendor build script, host driver."""
+    _setup(verbose)
+    from fpgadl import api
+
+    manifest = api.package(path, board=board, out=out)
+    _emit(as_json, manifest)
+    if not as_json:
+        i, o = manifest["ports"]["in"], manifest["ports"]["out"]
+        stdout.print(
+            f"bundle {out}: {manifest['backend']} {manifest['interface']} on {manifest['board']}; "
+            f"in {i['elements']} x {i['word_bits']}-bit words ({i['type']}), "
+            f"out {o['elements']} x {o['word_bits']}-bit words ({o['type']})",
+            highlight=False,
+        )
 
 
 @app.command()

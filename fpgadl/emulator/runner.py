@@ -21,7 +21,7 @@ from fpgadl.emulator.fixed import FixedType, to_float
 from fpgadl.emulator.kernels import build_kernel
 from fpgadl.emulator.registry import Kernel, data_inputs, fixed_type
 
-__all__ = ["Plan", "emulate", "plan"]
+__all__ = ["Plan", "emulate", "forward", "plan", "to_host_float"]
 
 
 @dataclass
@@ -83,7 +83,7 @@ def plan(hls_model) -> Plan:
     return Plan(steps=steps, inputs=inputs, outputs=list(hls_model.outputs), last_use=last_use, out_types=out_types)
 
 
-def _to_host_float(m: np.ndarray, t: FixedType, dtype) -> np.ndarray:
+def to_host_float(m: np.ndarray, t: FixedType, dtype) -> np.ndarray:
     """ap_fixed::to_float()/to_double(): the exact value rounded once, to nearest even."""
     if t.width <= 53:
         return to_float(m, t).astype(dtype)  # exact in double, so a single rounding to float32
@@ -117,10 +117,13 @@ def _split_inputs(p: Plan, x) -> tuple[list[np.ndarray], int, np.dtype]:
     return out, counts[0], np.dtype(dtype)
 
 
-def _run_batch(p: Plan, xs, lo: int, hi: int, dtype, results, traces) -> None:
-    tensors: dict[str, np.ndarray] = {}
-    for (name, t, _), arr in zip(p.inputs, xs):
-        tensors[name] = from_float(arr[lo:hi], t)
+def forward(p: Plan, mantissas: list[np.ndarray], on_layer=None) -> list[np.ndarray]:
+    """Run the layers on input-port mantissas (one (n, *shape) int64 array per model input, of that
+    input's type); returns the output mantissas, one array per model output, of `p.out_types`.
+
+    This is the firmware seen from its ports: a host that packs fixed-point words (fpgadl.runtime)
+    drives it directly. `on_layer(step, mantissas)` sees every layer's first output (for traces)."""
+    tensors: dict[str, np.ndarray] = dict(zip((name for name, _, _ in p.inputs), mantissas))
     for i, step in enumerate(p.steps):
         if step.is_input:
             y = step.kernel(tensors[step.output])
@@ -130,13 +133,22 @@ def _run_batch(p: Plan, xs, lo: int, hi: int, dtype, results, traces) -> None:
         if len(ys) != len(step.outputs):
             raise RuntimeError(f"kernel of {step.name} returned {len(ys)} arrays for {len(step.outputs)} outputs")
         tensors.update(zip(step.outputs, ys))
-        if traces:
-            traces[step.name][lo:hi] = _to_host_float(ys[0], step.out_type, dtype)
+        if on_layer is not None:
+            on_layer(step, ys[0])
         for t in step.inputs:
             if p.last_use.get(t) == i and t not in p.outputs:
                 del tensors[t]
-    for res, o in zip(results, p.outputs):
-        res[lo:hi] = _to_host_float(tensors[o], p.out_types[o], dtype).reshape(hi - lo, -1)
+    return [tensors[o] for o in p.outputs]
+
+
+def _run_batch(p: Plan, xs, lo: int, hi: int, dtype, results, traces) -> None:
+    def record(step, m):
+        traces[step.name][lo:hi] = to_host_float(m, step.out_type, dtype)
+
+    ms = [from_float(arr[lo:hi], t) for (_, t, _), arr in zip(p.inputs, xs)]
+    outs = forward(p, ms, record if traces else None)
+    for res, o, m in zip(results, p.outputs, outs):
+        res[lo:hi] = to_host_float(m, p.out_types[o], dtype).reshape(hi - lo, -1)
 
 
 def emulate(

@@ -69,14 +69,21 @@ def engines_diff(hls_dir, x: np.ndarray) -> DiffResult:
     return _result("fast", "csim", order, ft, ct)
 
 
-def qonnx_diff(hls_dir, x: np.ndarray) -> DiffResult:
-    """qonnx reference execution of the cleaned graph vs the fast emulator."""
+def qonnx_diff(hls_dir, x: np.ndarray, reference=None) -> DiffResult:
+    """qonnx reference execution of the cleaned graph vs the fast emulator. `reference`: another QONNX
+    file to execute instead of the project's own (a user's model), cleaned the same way so that its tensors
+    carry the names hls4ml's layers were made from."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
 
     fast = open_engine(hls_dir, "fast")
     _, ft = fast.trace(x)
-    mw = ModelWrapper(str(fast.hls_dir / fast.meta.clean_model))
+    if reference is None:
+        mw = ModelWrapper(str(fast.hls_dir / fast.meta.clean_model))
+    else:
+        from fpgadl.hls.convert import clean, load_onnx
+
+        mw = clean(load_onnx(reference), str(reference))
     xin = to_firmware_layout(x, fast.meta).astype(np.float32)
     in_name = mw.graph.input[0].name
     import onnxruntime

@@ -66,7 +66,7 @@ class RunDir:
     CONVERT_INFO = "convert.json"
     STRESS = "metrics/stress.json"
     SAMPLES = "samples.png"
-    REPORT_MD, REPORT_JSON = "report.md", "report.json"
+    REPORT_MD, REPORT_JSON, REPORT_HTML = "report.md", "report.json", "report.html"
 
     @staticmethod
     def predictions(engine: str) -> str:

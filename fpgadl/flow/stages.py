@@ -182,6 +182,9 @@ def emulate_stage(run: RunDir, cfg: RunConfig) -> None:
                 stress_out[name] = engine.predict(check_input(stress, engine.meta, "stress inputs"))
         finally:
             engine.close()
+    from fpgadl.hls.testbench import TB_STRESS_SAMPLES, write_tb_data
+
+    write_tb_data(run / RunDir.HLS, np.concatenate([x, stress[:TB_STRESS_SAMPLES]]))  # the vendor bench's expectations
     if len(stress_out) == 2:
         from fpgadl.flow.report import compare
 
@@ -202,6 +205,9 @@ def report_stage(run: RunDir, cfg: RunConfig) -> None:
     report = build_report(run, cfg)
     write_json(run / RunDir.REPORT_JSON, report)
     write_text(run / RunDir.REPORT_MD, render_markdown(report))
+    from fpgadl.flow.report_html import write_run_html
+
+    write_run_html(report, run.path)
 
 
 def _pred(cfg: RunConfig) -> list[str]:
@@ -273,7 +279,7 @@ STAGE_LIST = [
             RunDir.CONVERT_INFO,
             RunDir.HLS_META,
         ],
-        outputs=lambda c: [RunDir.REPORT_MD, RunDir.REPORT_JSON],
+        outputs=lambda c: [RunDir.REPORT_MD, RunDir.REPORT_JSON, RunDir.REPORT_HTML],
         options=lambda c: c.options(),
         sources=("fpgadl.flow", "fpgadl.estimate", "fpgadl.ml", "fpgadl.zoo"),
     ),
