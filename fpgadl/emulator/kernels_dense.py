@@ -182,7 +182,7 @@ def matrix(layer, key: str) -> tuple[np.ndarray, FixedType]:
     return w.reshape(-1, w.shape[-1]), w_t
 
 
-def _layer_arith(layer) -> DenseArithmetic:
+def layer_arith(layer) -> DenseArithmetic:
     (x_t,) = input_types(layer)
     accum_t = attr_type(layer, "accum_t")
     w, w_t = matrix(layer, "weight")
@@ -196,7 +196,7 @@ def _layer_arith(layer) -> DenseArithmetic:
 
 @register("Dense")
 def dense(layer):
-    arith = _layer_arith(layer)
+    arith = layer_arith(layer)
     out_shape = tuple(layer.get_output_variable().shape)
     n_in = arith.w.shape[0]
 
@@ -209,7 +209,7 @@ def dense(layer):
     return kernel
 
 
-def _im2col_index(in_shape, kernel, stride, pads):
+def im2col_index(in_shape, kernel, stride, pads):
     """Flat input indices (or -1 for zero padding) of every patch, patch order (f..., c)."""
     *spatial, n_chan = in_shape
     grids = []
@@ -235,12 +235,12 @@ def _im2col_index(in_shape, kernel, stride, pads):
     return idx.reshape(int(np.prod(out_spatial)), -1), out_spatial
 
 
-def _conv_builder(layer, ndim: int):
+def conv_geometry(layer, ndim: int):
+    """(input shape channels-last, kernel, stride, (before, after) pads) of a Conv1D/2D layer."""
     data_format = layer.get_attr("data_format", "channels_last")
     require(layer, data_format == "channels_last", f"data_format {data_format}")
     for attr in ("dilation", "dilation_width", "dilation_height"):
         require(layer, layer.get_attr(attr, 1) in (1, None), "dilated convolution")
-    in_var = layer.get_input_variable()
     if ndim == 1:
         in_shape = (layer.get_attr("in_width"), layer.get_attr("n_chan"))
         kernel = (layer.get_attr("filt_width"),)
@@ -254,9 +254,15 @@ def _conv_builder(layer, ndim: int):
             (layer.get_attr("pad_top"), layer.get_attr("pad_bottom")),
             (layer.get_attr("pad_left"), layer.get_attr("pad_right")),
         )
+    in_var = layer.get_input_variable()
     require(layer, int(np.prod(in_var.shape)) == int(np.prod(in_shape)), "input shape mismatch")
-    arith = _layer_arith(layer)
-    idx, _ = _im2col_index(in_shape, kernel, stride, pads)
+    return in_shape, kernel, stride, pads
+
+
+def _conv_builder(layer, ndim: int):
+    in_shape, kernel, stride, pads = conv_geometry(layer, ndim)
+    arith = layer_arith(layer)
+    idx, _ = im2col_index(in_shape, kernel, stride, pads)
     pad = idx < 0
     gather = np.where(pad, 0, idx)
     out_shape = tuple(layer.get_output_variable().shape)
