@@ -16,6 +16,8 @@ from fpgadl.pipeline import STAGES, RunConfig, RunDir, run_stages
 from fpgadl.recipes import DEFAULT_RECIPE, load_recipe
 
 QUANTIZE_STAGES = ("train", "export", "verify")
+# hls4ml strategies; "da" is hls4ml's distributed_arithmetic (da4ml adder graphs for Dense/Conv, reuse 1)
+STRATEGIES = ("latency", "resource", "da")
 
 
 def _recipe(recipe: str, epochs: int | None, seed: int | None, overrides: dict | None = None):
@@ -103,8 +105,10 @@ def hls(
 
     if io_type not in ("io_parallel", "io_stream"):
         raise UsageError(f"--io {io_type!r}: valid: parallel, stream")
-    if strategy not in ("latency", "resource"):
-        raise UsageError(f"--strategy {strategy!r}: valid: latency, resource")
+    if strategy not in STRATEGIES:
+        raise UsageError(f"--strategy {strategy!r}: valid: {', '.join(STRATEGIES)}")
+    if strategy == "da" and (reuse_factor != 1 or fit):
+        raise UsageError("--strategy da: distributed arithmetic is fully parallel; use it without --reuse/--fit")
     if reuse_factor < 1:
         raise UsageError(f"--reuse {reuse_factor}: must be a positive integer")
     model = Path(model)

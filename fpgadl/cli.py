@@ -177,7 +177,7 @@ def hls(
     out: Annotated[Path | None, typer.Option(help="project directory")] = None,
     io: Annotated[str, typer.Option(help="parallel | stream")] = "parallel",
     reuse: Annotated[int, typer.Option(help="reuse factor")] = 1,
-    strategy: Annotated[str, typer.Option(help="latency | resource")] = "latency",
+    strategy: Annotated[str, typer.Option(help="latency | resource | da (distributed arithmetic)")] = "latency",
     resources: Annotated[str | None, typer.Option(help="with --part: lut=N,ff=N,dsp=N,bram18k=N[,uram=N]")] = None,
     fit: Annotated[bool, typer.Option("--fit", help="choose reuse factors/strategies to fit the board")] = False,
     ceiling: Annotated[float, typer.Option(help="utilization ceiling for --fit")] = 0.8,
