@@ -249,7 +249,8 @@ def emulate(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ):
-    """Run inputs through the emulated FPGA: `fast` (numpy twin) or `csim` (hls4ml C simulation)."""
+    """Run inputs through the emulated FPGA: `fast` (numpy twin), `csim` (hls4ml C simulation) or
+    `verilator` (the `fpgadl rtl` Verilog, simulated)."""
     _setup(verbose)
     import numpy as np
 
@@ -307,6 +308,8 @@ def rtl(
             f"{y['bram18k'] + 2 * y['bram36k']} BRAM18K, longest path {y['logic_levels']} cells",
             highlight=False,
         )
+        a = info["analytic_estimate"]
+        stdout.print(f"analytic HLS estimate: {a['lut']} LUT, {a['ff']} FF, {a['dsp']} DSP", highlight=False)
 
 
 @app.command()
