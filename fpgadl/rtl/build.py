@@ -88,8 +88,17 @@ def write_rtl(project: Path, out: Path, clock_ns: float | None = None, *, hls_mo
             **_types_json(traced),
         }
         info["verilog_sha256"] = _verilog_hash(tmp)
+        _keep_library(Path(out), tmp, info["verilog_sha256"])
         write_json(tmp / RTL_META, info)
     return info
+
+
+def _keep_library(old: Path, new: Path, verilog_sha256: str) -> None:
+    """A co-simulation library built from identical Verilog stays valid: carry it over (a rebuild costs
+    a Verilator + g++ run)."""
+    name = f"lib{TOP}_wrapper_{verilog_sha256[:16]}.so"
+    if (old / "sim" / name).is_file():
+        shutil.copy2(old / "sim" / name, new / "sim" / name)
 
 
 def project_hash(project: Path) -> str:
