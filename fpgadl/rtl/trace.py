@@ -269,19 +269,12 @@ def tracers(hls_model) -> list[tuple[object, Tracer]]:
         try:
             built.append((layer, _build(layer)))
         except UnsupportedLayerError as err:
-            refused.append(f"{layer.name} ({layer.class_name}{_reason(err)})")
+            refused.append(f"{layer.name} ({layer.class_name}{': ' + err.reason if err.reason else ''})")
     if refused:
         raise UnsupportedRTLError(
             f"no exact RTL form for layer(s): {'; '.join(refused)}; supported: {', '.join(supported_classes())}"
         )
     return built
-
-
-def _reason(err: UnsupportedLayerError) -> str:
-    text = str(err)
-    if "is not supported by the fast engine: " not in text:
-        return ""
-    return ": " + text.split("is not supported by the fast engine: ", 1)[1].split("; supported classes", 1)[0]
 
 
 def trace_model(hls_model, hwconf: HWConfig = HWConfig(1, -1, -1)) -> TracedModel:
