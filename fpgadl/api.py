@@ -182,6 +182,8 @@ def emulate(project: Path, x: np.ndarray, *, engine: str = "fast", trace_dir: Pa
     `trace_dir` receives every layer's output as <layer>.npy (firmware layout) plus layers.json."""
     from fpgadl.hls.engines import check_input, open_engine
 
+    if engine == "verilator":
+        import fpgadl.rtl.engine  # noqa: F401  (registers the engine)
     eng = open_engine(project_dir(project), engine, trace=trace_dir is not None)
     try:
         x = check_input(x, eng.meta)
@@ -192,6 +194,18 @@ def emulate(project: Path, x: np.ndarray, *, engine: str = "fast", trace_dir: Pa
         return y
     finally:
         eng.close()
+
+
+def rtl(
+    path: Path, *, out: Path | None = None, clock_ns: float | None = None, cosim: bool = True, synth: bool = False
+) -> dict:
+    """Verilog of a converted project via da4ml (default out: RUN/rtl), co-simulated with Verilator against
+    the fast engine (CheckFailed if any output differs), and with `synth` Yosys' resource counts."""
+    from fpgadl.rtl.flow import rtl as rtl_flow
+
+    if clock_ns is not None and clock_ns <= 0:
+        raise UsageError(f"--clock {clock_ns}: must be a positive number of nanoseconds")
+    return rtl_flow(project_dir(path), out, clock_ns=clock_ns, cosim=cosim, synth=synth)
 
 
 def _write_trace(trace_dir: Path, eng, layers: dict[str, np.ndarray]) -> None:

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from fpgadl.core.errors import FpgadlError, UsageError
-from fpgadl.core.options import DEFAULT_BOARD, RUN_ENGINES, STRATEGIES
+from fpgadl.core.options import DEFAULT_BOARD, ENGINES, RUN_ENGINES, STRATEGIES
 
 app = typer.Typer(
     add_completion=False,
@@ -247,14 +247,15 @@ def emulate(
     input: Annotated[Path, typer.Option("--input", help=".npy float array in the ONNX model's layout")],
     output: Annotated[Path | None, typer.Option("--output", help="write predictions to this .npy")] = None,
     labels: Annotated[Path | None, typer.Option("--labels", help=".npy of integer labels: print accuracy")] = None,
-    engine: Annotated[str, typer.Option(help="fast | csim")] = "fast",
+    engine: Annotated[str, typer.Option(help=" | ".join(ENGINES))] = "fast",
     trace: Annotated[Path | None, typer.Option("--trace", help="write every layer's output to this folder")] = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ):
-    """Run inputs through the emulated FPGA: `fast` (numpy twin) or `csim` (hls4ml C simulation)."""
+    """Run inputs through the emulated FPGA: `fast` (numpy twin), `csim` (hls4ml C simulation) or
+    `verilator` (the `fpgadl rtl` Verilog, simulated)."""
     _setup(verbose)
     import numpy as np
 
@@ -275,6 +276,45 @@ def emulate(
     _emit(as_json, summary)
     if not as_json:
         stdout.print(" ".join(f"{k}={v}" for k, v in summary.items()), highlight=False)
+
+
+@app.command()
+def rtl(
+    path: Annotated[Path, typer.Argument(help="project directory from `fpgadl hls` (or a run directory)")],
+    clock: Annotated[float | None, typer.Option("--clock", help="clock period in ns (default: the project's)")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="RTL directory (default RUN/rtl or DIR-rtl)")] = None,
+    cosim: Annotated[bool, typer.Option("--cosim/--no-cosim", help="Verilator vs fast engine, bit for bit")] = True,
+    synth: Annotated[bool, typer.Option("--synth", help="Yosys synth_xilinx: LUT/FF/CARRY/DSP/BRAM counts")] = False,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+    verbose: VerboseOpt = False,
+):
+    """Verilog via da4ml, co-simulated with Verilator against the fast engine (exit 1 if it differs)."""
+    _setup(verbose)
+    from fpgadl import api
+
+    info = api.rtl(path, out=out, clock_ns=clock, cosim=cosim, synth=synth)
+    _emit(as_json, info)
+    if as_json:
+        return
+    est = info["da4ml_estimate"]
+    stdout.print(
+        f"verilog: {info['stages']} stages at {info['clock_period_ns']} ns, da4ml estimate "
+        f"{est['lut']} LUT / {est['ff']} FF",
+        highlight=False,
+    )
+    if "cosim" in info:
+        c = info["cosim"]
+        stdout.print(f"co-simulation: verilator == fast on {c['samples']} inputs", highlight=False)
+    if "yosys" in info:
+        y = info["yosys"]
+        stdout.print(
+            f"yosys ({y['family']}): {y['lut']} LUT, {y['ff']} FF, {y['carry']} CARRY, {y['dsp']} DSP, "
+            f"{y['bram18k'] + 2 * y['bram36k']} BRAM18K, longest path {y['logic_levels']} cells",
+            highlight=False,
+        )
+        a = info["analytic_estimate"]
+        stdout.print(f"analytic HLS estimate: {a['lut']} LUT, {a['ff']} FF, {a['dsp']} DSP", highlight=False)
 
 
 @app.command()

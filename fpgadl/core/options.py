@@ -16,15 +16,18 @@ DEFAULT_BOARD = "pynq-z2"
 DEFAULT_RECIPE = "mlp-digits"
 
 IoType = Literal["io_parallel", "io_stream"]
-Strategy = Literal["latency", "resource"]
+# hls4ml strategies; "da" is hls4ml's distributed_arithmetic (da4ml adder graphs for Dense/Conv, reuse 1)
+Strategy = Literal["latency", "resource", "da"]
 Backend = Literal["Vitis", "Vivado"]
 IO_TYPES: tuple[str, ...] = get_args(IoType)
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 BACKENDS: tuple[str, ...] = get_args(Backend)
 
-# Emulation engines: `fast` is fpgadl's numpy twin of the firmware, `csim` hls4ml's C simulation.
-ENGINES = ("fast", "csim")
-RUN_ENGINES = (*ENGINES, "both")  # `fpgadl run --engine`: `both` runs each and compares them
+# Emulation engines: `fast` is fpgadl's numpy twin of the firmware, `csim` hls4ml's C simulation,
+# `verilator` the Verilog of `fpgadl rtl` (only where that has been generated).
+ENGINES = ("fast", "csim", "verilator")
+BOTH = ("fast", "csim")  # what `fpgadl run --engine both` runs and compares
+RUN_ENGINES = (*BOTH, "both")
 # How a trained model reaches hls4ml: its QONNX export, or a float twin through hls4ml's PyTorch front
 # end (recurrent layers, which hls4ml's ONNX front end cannot read).
 FRONTENDS = ("onnx", "pytorch")
@@ -74,9 +77,12 @@ CLI_FLAGS = {
 def hls_options(**fields: Any) -> HlsOptions:
     """Validated HlsOptions, or a one-line UsageError naming the option, its value and what is valid."""
     try:
-        return HlsOptions(**{k: v for k, v in fields.items() if v is not None})
+        opts = HlsOptions(**{k: v for k, v in fields.items() if v is not None})
     except ValidationError as e:
         err = e.errors()[0]
         key = str(err["loc"][0]) if err["loc"] else "options"
         flag = CLI_FLAGS.get(key, key)
         raise UsageError(f"{flag} {err.get('input')!r}: {err['msg']}") from e
+    if opts.strategy == "da" and (opts.reuse_factor != 1 or opts.fit):
+        raise UsageError("--strategy da: distributed arithmetic is fully parallel; use it without --reuse/--fit")
+    return opts

@@ -88,6 +88,13 @@ class DenseArithmetic:
         new._setup(other.layer, other.x_t, w, other.p_frac, b_acc, other.accum_t, other.res_t)
         return new
 
+    @classmethod
+    def exact_sum(cls, layer, x_t, w: np.ndarray, p_frac: int, b_acc: np.ndarray, accum_t, res_t) -> DenseArithmetic:
+        """Products of frac `p_frac` summed into `accum_t` (bias already in it), then assigned to res_t."""
+        new = cls.__new__(cls)
+        new._setup(layer, x_t, w, p_frac, b_acc, accum_t, res_t)
+        return new
+
     def _setup(self, layer, x_t, w, p_frac, b_acc, accum_t, res_t):
         self.layer = layer
         self.x_t, self.accum_t, self.res_t = x_t, accum_t, res_t
@@ -159,7 +166,7 @@ class DenseArithmetic:
 
 def _check_strategy(layer, arith: DenseArithmetic) -> None:
     strategy = str(layer.get_attr("strategy", "latency")).lower()
-    require(layer, strategy in ("latency", "resource"), f"strategy {strategy}")
+    require(layer, strategy in ("latency", "resource", "distributed_arithmetic"), f"strategy {strategy}")
     if strategy == "resource":
         # Resource kernels add the same per-product accum_t values in another order; that order
         # is irrelevant when the accumulator wraps or provably never overflows.
@@ -182,7 +189,40 @@ def matrix(layer, key: str) -> tuple[np.ndarray, FixedType]:
     return w.reshape(-1, w.shape[-1]), w_t
 
 
-def _layer_arith(layer) -> DenseArithmetic:
+def _exact_mantissas(layer, data: np.ndarray, what: str) -> tuple[np.ndarray, int]:
+    """(m, frac) with m * 2**-frac == data exactly, m int64 below 2**53 (the fewest fractional bits)."""
+    data = np.asarray(data, dtype=np.float64)
+    for frac in range(-8, 61):
+        m = np.ldexp(data, frac)
+        if np.all(m == np.round(m)) and np.all(np.abs(m) < 2**53):
+            return m.astype(np.int64), frac
+    raise UnsupportedLayerError(layer, f"{what} values are not fixed-point numbers of at most 53 bits")
+
+
+def _da_arith(layer) -> DenseArithmetic:
+    """hls4ml's distributed_arithmetic: da4ml's adder graph computes sum(x * w) + b exactly (every
+    intermediate type is as wide as its interval) from the float weights as da4ml's solver reads them
+    (float32) and the float bias, and assigns the exact sum to the result type once; accum_t is unused."""
+    (x_t,) = input_types(layer)
+    data, bias = layer.get_attr("da_weight"), layer.get_attr("da_bias")
+    require(layer, data is not None, "distributed-arithmetic constants not kept (load the project with fpgadl)")
+    data = np.asarray(data)
+    w, w_frac = _exact_mantissas(layer, data.reshape(-1, data.shape[-1]).astype(np.float32), "weight")
+    b, b_frac = np.zeros(w.shape[1], dtype=np.int64), 0
+    if bias is not None:
+        b, b_frac = _exact_mantissas(layer, np.asarray(bias).ravel(), "bias")
+    p_frac = x_t.frac + w_frac
+    frac = max(p_frac, b_frac)
+    exact_t = FixedType(63, 63 - frac)  # wide enough for any sum DenseArithmetic accepts as exact
+    b_acc = b << (frac - b_frac)
+    return DenseArithmetic.exact_sum(layer, x_t, w, p_frac, b_acc, exact_t, result_type(layer))
+
+
+def layer_arith(layer) -> DenseArithmetic:
+    if str(layer.get_attr("strategy", "")).lower() == "distributed_arithmetic":
+        arith = _da_arith(layer)
+        require(layer, arith.accum_identity, "distributed-arithmetic sums wider than 62 bits")
+        return arith
     (x_t,) = input_types(layer)
     accum_t = attr_type(layer, "accum_t")
     w, w_t = matrix(layer, "weight")
@@ -196,7 +236,7 @@ def _layer_arith(layer) -> DenseArithmetic:
 
 @register("Dense")
 def dense(layer):
-    arith = _layer_arith(layer)
+    arith = layer_arith(layer)
     out_shape = tuple(layer.get_output_variable().shape)
     n_in = arith.w.shape[0]
 
@@ -209,7 +249,7 @@ def dense(layer):
     return kernel
 
 
-def _im2col_index(in_shape, kernel, stride, pads):
+def im2col_index(in_shape, kernel, stride, pads):
     """Flat input indices (or -1 for zero padding) of every patch, patch order (f..., c)."""
     *spatial, n_chan = in_shape
     grids = []
@@ -235,12 +275,12 @@ def _im2col_index(in_shape, kernel, stride, pads):
     return idx.reshape(int(np.prod(out_spatial)), -1), out_spatial
 
 
-def _conv_builder(layer, ndim: int):
+def conv_geometry(layer, ndim: int):
+    """(input shape channels-last, kernel, stride, (before, after) pads) of a Conv1D/2D layer."""
     data_format = layer.get_attr("data_format", "channels_last")
     require(layer, data_format == "channels_last", f"data_format {data_format}")
     for attr in ("dilation", "dilation_width", "dilation_height"):
         require(layer, layer.get_attr(attr, 1) in (1, None), "dilated convolution")
-    in_var = layer.get_input_variable()
     if ndim == 1:
         in_shape = (layer.get_attr("in_width"), layer.get_attr("n_chan"))
         kernel = (layer.get_attr("filt_width"),)
@@ -254,9 +294,15 @@ def _conv_builder(layer, ndim: int):
             (layer.get_attr("pad_top"), layer.get_attr("pad_bottom")),
             (layer.get_attr("pad_left"), layer.get_attr("pad_right")),
         )
+    in_var = layer.get_input_variable()
     require(layer, int(np.prod(in_var.shape)) == int(np.prod(in_shape)), "input shape mismatch")
-    arith = _layer_arith(layer)
-    idx, _ = _im2col_index(in_shape, kernel, stride, pads)
+    return in_shape, kernel, stride, pads
+
+
+def _conv_builder(layer, ndim: int):
+    in_shape, kernel, stride, pads = conv_geometry(layer, ndim)
+    arith = layer_arith(layer)
+    idx, _ = im2col_index(in_shape, kernel, stride, pads)
     pad = idx < 0
     gather = np.where(pad, 0, idx)
     out_shape = tuple(layer.get_output_variable().shape)

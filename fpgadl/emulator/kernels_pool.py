@@ -25,7 +25,7 @@ from fpgadl.emulator.registry import (
 from fpgadl.emulator.softmax import tree_sum
 
 
-def _pool_geometry(layer, ndim: int) -> tuple[list[int], list[int], list[int], list[tuple[int, int]]]:
+def pool_geometry(layer, ndim: int) -> tuple[list[int], list[int], list[int], list[tuple[int, int]]]:
     """Input sizes, pool sizes, strides and (before, after) paddings per spatial axis of a pooling layer."""
     if ndim == 1:
         return (
@@ -45,7 +45,7 @@ def _pool_geometry(layer, ndim: int) -> tuple[list[int], list[int], list[int], l
     )
 
 
-def _pad_pattern(t: FixedType) -> int:
+def pad_pattern(t: FixedType) -> int:
     """pad_val<T, Max>(): T x = 0; x[x.width - 1] = 1."""
     return -(1 << (t.width - 1)) if t.signed else 1 << (t.width - 1)
 
@@ -89,7 +89,7 @@ def _pool_builder(layer, ndim: int, global_pool: bool):
 
         return kernel
 
-    sizes, pool, stride, pads = _pool_geometry(layer, ndim)
+    sizes, pool, stride, pads = pool_geometry(layer, ndim)
     count_pad = bool(layer.get_attr("count_pad", False))
     # Window start positions as the firmware loops them (restricted_padded_* bounds).
     positions = []
@@ -111,7 +111,7 @@ def _pool_builder(layer, ndim: int, global_pool: bool):
         mult *= sizes[d]
     counts = np.full(flat_idx.shape[0], flat_idx.shape[1]) if count_pad else valid.sum(axis=1)
     pad_any = not valid.all()
-    pad_m = _pad_pattern(x_t)
+    pad_m = pad_pattern(x_t)
 
     # Non-overlapping windows that tile the input exactly: a reshape gives the same windows.
     tiled = (
@@ -182,7 +182,7 @@ def _stream_pool_builder(layer, ndim, global_pool, x_t, res_t, accum_t, op):
 
         return global_kernel
 
-    sizes, pool, stride, pads = _pool_geometry(layer, ndim)
+    sizes, pool, stride, pads = pool_geometry(layer, ndim)
     require(layer, not any(p0 or p1 for p0, p1 in pads), "padding in a streaming pooling layer")
     require(layer, list(pool) == list(stride), "streaming pooling with stride != pool size")
     offsets = [tuple(o) for o in np.ndindex(*pool)]

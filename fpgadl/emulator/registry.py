@@ -32,6 +32,7 @@ class UnsupportedLayerError(UsageError):
     def __init__(self, layer, reason: str = ""):
         self.layer_name = getattr(layer, "name", str(layer))
         self.class_name = getattr(layer, "class_name", type(layer).__name__)
+        self.reason = reason
         detail = f": {reason}" if reason else ""
         super().__init__(
             f"layer '{self.layer_name}' ({self.class_name}) is not supported by the fast engine{detail}; "

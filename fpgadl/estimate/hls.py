@@ -17,6 +17,8 @@ from fpgadl.estimate.rules import (
     KERNEL,
     MERGE,
     POOL,
+    RECURRENT,
+    RECURRENT_GATES,
     SCALE,
     SOFTMAX,
     TABLE,
@@ -51,7 +53,6 @@ _FREE_CLASSES = {
 }
 
 
-
 class EstimateError(UsageError, ValueError):
     """A model the estimator cannot describe; the message names the layer."""
 
@@ -66,9 +67,9 @@ def _bits(t, default: int = 16) -> tuple[int, bool]:
     return (int(width) if width else default), bool(getattr(p, "signed", True))
 
 
-def _weight_codes(layer) -> np.ndarray | None:
+def _weight_codes(layer, key: str = "weight") -> np.ndarray | None:
     """Weights as the integers the firmware stores (value * 2^fractional bits), if fixed point."""
-    w = layer.weights.get("weight") if hasattr(layer, "weights") else None
+    w = layer.weights.get(key) if hasattr(layer, "weights") else None
     if w is None:
         return None
     p = _precision(w.type)
@@ -82,6 +83,8 @@ def _kind(layer) -> str:
     cn = layer.class_name
     if "SeparableConv" in cn:
         raise EstimateError(f"layer '{layer.name}' ({cn}): separable convolutions have no estimator rule yet")
+    if cn in RECURRENT_GATES:
+        return RECURRENT
     if "Dense" in cn or "Conv1D" in cn or "Conv2D" in cn:
         return KERNEL
     if cn == "Softmax" or (cn == "Activation" and str(layer.get_attr("activation", "")).lower() == "softmax"):
@@ -130,6 +133,8 @@ def layer_spec(layer, io_type: str) -> LayerSpec:
         "io_type": io_type,
     }
     stream_image = io_type == "io_stream" and len(out_shape) > 1
+    if kind == RECURRENT:
+        return _recurrent_spec(layer, common, in_shape)
     if kind == KERNEL:
         cn = layer.class_name
         w_bits, w_signed = _bits(layer.get_attr("weight_t"), 16)
@@ -197,6 +202,26 @@ def layer_spec(layer, io_type: str) -> LayerSpec:
         n_positions=int(positions),
         out_channels=out_shape[-1],
         **extra,
+    )
+
+
+def _recurrent_spec(layer, common: dict, in_shape: list[int]) -> LayerSpec:
+    """LSTM/GRU: n_positions counts the timesteps (the layer's own n_timesteps/n_in, not the input
+    variable's shape, whose axis order depends on the front end)."""
+    t_bits, _ = _bits(layer.get_attr("table_t"), 18)
+    w_bits, w_signed = _bits(layer.get_attr("weight_t"), 16)
+    return LayerSpec(
+        **common,
+        n_in=int(layer.get_attr("n_in", in_shape[-1])),
+        n_out=int(layer.get_attr("n_out")),
+        n_positions=int(layer.get_attr("n_timesteps", 1) or 1),
+        weight_bits=w_bits,
+        weight_signed=w_signed,
+        accum_bits=_bits(layer.get_attr("accum_t"), 32)[0],
+        weights=_weight_codes(layer),
+        recurrent_weights=_weight_codes(layer, "recurrent_weight"),
+        table_size=int(layer.get_attr("table_size", 1024) or 1024),
+        table_bits=t_bits,
     )
 
 

@@ -53,7 +53,12 @@ SCALE = "scale"  # BatchNormalization / ApplyAlpha: one product and one add per 
 POOL = "pool"
 MERGE = "merge"
 FREE = "free"  # Input, Reshape, Transpose: wiring only
-KINDS = (KERNEL, ELEMENTWISE, TABLE, SOFTMAX, SCALE, POOL, MERGE, FREE)
+RECURRENT = "recurrent"  # LSTM / GRU: two kernels, gate tables and state products per timestep
+KINDS = (KERNEL, ELEMENTWISE, TABLE, SOFTMAX, SCALE, POOL, MERGE, FREE, RECURRENT)
+# Gates per cell (hls4ml nnet_recurrent.h): LSTM i, f, c~, o; GRU z, r, h~. Products per unit and step
+# of the cell state update: LSTM f*c, i*c~, o*tanh(c); GRU r*h (reset), z*h, (1-z)*h~.
+RECURRENT_GATES = {"LSTM": 4, "GRU": 3}
+RECURRENT_PRODUCTS = 3
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ class LayerSpec:
     kernel_rows: int = 1  # conv filter height (line buffers in io_stream)
     in_row_width: int = 0  # conv input width in pixels (line buffers in io_stream)
     in_channels: int = 0
+    recurrent_weights: np.ndarray | None = field(default=None, compare=False, repr=False)  # integer codes
 
     def with_config(self, reuse_factor: int, strategy: str) -> LayerSpec:
         return replace(self, reuse_factor=reuse_factor, strategy=strategy)
@@ -314,6 +320,47 @@ def _elementwise(spec: LayerSpec, dsp_widths, clock_period_ns: float, family: st
     )
 
 
+def _recurrent(spec: LayerSpec, dsp_widths, clock_period_ns: float, family: str) -> LayerEstimate:
+    """LSTM/GRU (io_parallel): the input kernel (n_in -> gates*units) and the recurrent kernel (units ->
+    gates*units) are instantiated once and reused every timestep (n_positions = timesteps); each step
+    also reads one table per gate value (sigmoid/tanh) and forms the state products.  The timesteps run
+    one after the other (the state feeds the next step), so latency and interval scale with them.  A
+    first-principles composition of the kernel and table rules, not yet calibrated on syntheses."""
+    gates = RECURRENT_GATES.get(spec.class_name, 4)
+    units = spec.n_out
+    one_step = replace(spec, kind=KERNEL, n_out=gates * units, n_positions=1, parallel_positions=1)
+    k_in = _kernel(one_step, dsp_widths, clock_period_ns, family)
+    k_rec = _kernel(
+        replace(one_step, n_in=units, in_bits=spec.out_bits, in_signed=True, weights=spec.recurrent_weights),
+        dsp_widths,
+        clock_period_ns,
+        family,
+    )
+    n_tables = gates * units + (units if spec.class_name == "LSTM" else 0)  # LSTM: tanh(c) too
+    tables = _elementwise(replace(spec, kind=TABLE, n_in=n_tables), dsp_widths, clock_period_ns, family)
+    per = dsp_per_product(spec.table_bits, spec.out_bits, dsp_widths)
+    n_prod = RECURRENT_PRODUCTS * units
+    prod_lut = 0 if per else round(LUT_PER_GENERIC_MULT_BIT2 * spec.table_bits * spec.out_bits) * n_prod
+    step = max(k_in.latency_cycles, k_rec.latency_cycles) + tables.latency_cycles + 1
+    steps = max(1, spec.n_positions)
+    return LayerEstimate(
+        spec.name,
+        spec.class_name,
+        RECURRENT,
+        max(1, spec.reuse_factor),
+        spec.strategy,
+        k_in.multipliers + k_rec.multipliers + n_prod,
+        k_in.dsp_multipliers + k_rec.dsp_multipliers + (n_prod if per else 0),
+        k_in.lut + k_rec.lut + tables.lut + prod_lut + units * spec.out_bits,  # + state update adds
+        k_in.ff + k_rec.ff + tables.ff + 2 * units * spec.out_bits,  # + h and c state registers
+        k_in.dsp + k_rec.dsp + n_prod * per,
+        k_in.bram18k + k_rec.bram18k + tables.bram18k,
+        0,
+        steps * step,
+        steps * step,
+    )
+
+
 def _fifo(spec: LayerSpec) -> tuple[int, int]:
     """(LUT, BRAM18K) of the io_stream FIFO a layer writes its output into."""
     if spec.io_type != "io_stream" or spec.kind == FREE:
@@ -329,11 +376,11 @@ def estimate_layer(
     spec: LayerSpec, dsp_widths=(27, 18), clock_period_ns: float = 5.0, family: str = ""
 ) -> LayerEstimate:
     if spec.kind not in KINDS:
-        raise ValueError(
-            f"layer '{spec.name}': unknown kind '{spec.kind}', expected one of {', '.join(KINDS)}"
-        )
+        raise ValueError(f"layer '{spec.name}': unknown kind '{spec.kind}', expected one of {', '.join(KINDS)}")
     if spec.kind == KERNEL:
         est = _kernel(spec, dsp_widths, clock_period_ns, family)
+    elif spec.kind == RECURRENT:
+        est = _recurrent(spec, dsp_widths, clock_period_ns, family)
     else:
         est = _elementwise(spec, dsp_widths, clock_period_ns, family)
     fifo_lut, fifo_bram = _fifo(spec)

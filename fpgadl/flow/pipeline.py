@@ -18,7 +18,7 @@ from pathlib import Path
 
 from fpgadl.core.artifacts import write_json
 from fpgadl.core.errors import FpgadlError, UsageError
-from fpgadl.core.options import ENGINES
+from fpgadl.core.options import BOTH
 from fpgadl.ml.recipes import Recipe
 
 
@@ -47,7 +47,7 @@ class RunConfig:
 
     @property
     def engines(self) -> list[str]:
-        return list(ENGINES) if self.engine == "both" else [self.engine]
+        return list(BOTH) if self.engine == "both" else [self.engine]
 
 
 class RunDir:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from fpgadl.core.artifacts import atomic_path, write_json, write_npy, write_text
-from fpgadl.core.options import ENGINES, HlsOptions
+from fpgadl.core.options import BOTH, HlsOptions
 from fpgadl.flow.frontends import Frontend, frontend
 from fpgadl.flow.pipeline import RunConfig, RunDir, Stage
 from fpgadl.hls.project import CLEAN_MODEL
@@ -199,7 +199,7 @@ def report_stage(run: RunDir, cfg: RunConfig) -> None:
 
     picture = PICTURES.get(cfg.recipe.metric)
     if picture:  # e.g. a generator: show what the emulated firmware draws from the test latents
-        engine = next(e for e in (*ENGINES, "torch") if (run / RunDir.predictions(e)).is_file())
+        engine = next(e for e in (*BOTH, "torch") if (run / RunDir.predictions(e)).is_file())
         with atomic_path(run / RunDir.SAMPLES, ".png") as tmp:
             picture(np.load(run / RunDir.predictions(engine))[:64], str(tmp))
     report = build_report(run, cfg)

@@ -1,6 +1,6 @@
-"""The two ways to run a converted model: `csim` (hls4ml's C simulation, compiled with g++) and `fast`
-(fpgadl's numpy twin of the firmware). Both take float arrays in the ONNX model's own layout, checked once
-here, and return float32 outputs in that layout.
+"""The ways to run a converted model: `csim` (hls4ml's C simulation, compiled with g++), `fast` (fpgadl's
+numpy twin of the firmware) and `verilator` (the da4ml Verilog of `fpgadl rtl`, simulated by Verilator). All
+take float arrays in the ONNX model's own layout, checked once here, and return float32 outputs in that layout.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def from_firmware_layout(y: np.ndarray, meta: ProjectMeta) -> np.ndarray:
 
 class Engine:
     name = ""
+    traces = True  # can report every layer's output (`trace`)
 
     def __init__(self, hls_dir: Path):
         self.hls_dir = Path(hls_dir)
@@ -142,7 +143,20 @@ class FastEngine(Engine):
         return emulate(self.hls_model, x, trace=True)
 
 
+# Engines by name. `verilator` registers itself from fpgadl.rtl.engine (the RTL side builds on this module,
+# not the reverse); the API imports it when that engine is asked for.
+ENGINE_CLASSES: dict[str, type[Engine]] = {"fast": FastEngine, "csim": CsimEngine}
+
+
+def register_engine(cls: type[Engine]) -> type[Engine]:
+    ENGINE_CLASSES[cls.name] = cls
+    return cls
+
+
 def open_engine(hls_dir: Path, engine: str, *, trace: bool = False) -> Engine:
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
-    return CsimEngine(hls_dir, trace=trace) if engine == "csim" else FastEngine(hls_dir)
+    cls = ENGINE_CLASSES[engine]
+    if trace and not cls.traces:
+        raise UsageError(f"--trace: engine {engine} exposes only the output port; use --engine fast or csim")
+    return cls(hls_dir, trace=trace) if cls is CsimEngine else cls(hls_dir)

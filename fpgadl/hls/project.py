@@ -15,6 +15,8 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from fpgadl.core.errors import UsageError
 
 PROJECT_NAME = "myproject"
@@ -67,10 +69,43 @@ def quiet():
         yield
 
 
+def _producers(layer) -> list:
+    """The layers producing `layer`'s inputs, found by output tensor name."""
+    by_output = {out: other for other in layer.model.graph.values() for out in other.outputs}
+    return [by_output[name] for name in layer.inputs if name in by_output]
+
+
+def patch_hls4ml_da() -> None:
+    """hls4ml 1.3's distributed-arithmetic pass finds a layer's producers by assuming tensor name == layer
+    name, which the ONNX front end never satisfies (tensors are '<node>_out0'); it only needs the producer
+    to see whether it is a FixedPointQuantizer, so look producers up by their output tensors instead."""
+    from hls4ml.backends.vivado.passes import distributed_arithmetic
+
+    distributed_arithmetic.get_input_layers = _producers
+    codegen = distributed_arithmetic.DistributedArithmeticCodegen
+    if not getattr(codegen.transform, "_keeps_constants", False):
+        codegen.transform = _keeping_constants(codegen.transform)
+
+
+def _keeping_constants(transform):
+    """The pass later drops the layer's weight variables; the fast engine needs the exact constants the
+    adder graph was generated from, so they stay on the layer as `da_weight` / `da_bias`."""
+
+    def wrapped(self, model, node):
+        node.set_attr("da_weight", np.array(node.attributes["weight"].data, copy=True))
+        bias = node.attributes.get("bias")
+        node.set_attr("da_bias", None if bias is None else np.array(bias.data, copy=True))
+        return transform(self, model, node)
+
+    wrapped._keeps_constants = True
+    return wrapped
+
+
 def hls_model_from(mw, meta_like: dict, output_dir: Path):
     """Run hls4ml's conversion (front end + optimizer passes); nothing is compiled."""
     import hls4ml
 
+    patch_hls4ml_da()
     with quiet():
         return hls4ml.converters.convert_from_onnx_model(
             mw,

@@ -1,0 +1,172 @@
+"""Open-RTL resource counts: Yosys synth_xilinx vs da4ml's estimate vs an analytic DA estimate; writes docs/rtl.md.
+
+A sweep of small quantized MLPs (hidden width x bit width; weights drawn at random, power-of-two
+quantizer scales calibrated on random inputs, no training: resource counts depend on the weight values'
+bit patterns, not on accuracy) goes through the real flow: Brevitas export_qonnx -> `fpgadl hls` ->
+`fpgadl rtl` (da4ml trace, Verilog) -> Yosys `synth_xilinx -family xc7`.  The analytic DA estimate counts,
+per Dense layer, the adders a shift-and-add implementation without sharing needs (canonical-signed-digit
+digits of every weight code minus one per output) times their width; its one coefficient (LUT per adder
+bit) is fitted on every other design and the mean |error| is reported on the held-out other half.
+da4ml's estimate is reported as is and with a scale fitted the same way.
+
+Run: .venv/bin/python benchmarks/rtl.py [--out docs/rtl.md] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import itertools
+import math
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fpgadl import api
+from fpgadl.estimate.rules import csd_digits
+from fpgadl.hls.project import load_project
+from fpgadl.rtl.build import TOP, write_rtl
+from fpgadl.rtl.synth import synthesize
+
+REPO = Path(__file__).resolve().parent.parent
+N_IN, N_OUT = 16, 4
+
+
+def _mlp(hidden: int, bits: int) -> torch.nn.Module:
+    import brevitas.nn as qnn
+    from brevitas.quant import Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint, Int16Bias
+    from brevitas.quant import Uint8ActPerTensorFixedPoint as U8
+
+    wq = {"weight_quant": Int8WeightPerTensorFixedPoint, "weight_bit_width": bits, "bias_quant": Int16Bias}
+    net = torch.nn.Sequential(
+        qnn.QuantIdentity(act_quant=Int8ActPerTensorFixedPoint, bit_width=bits, return_quant_tensor=True),
+        qnn.QuantLinear(N_IN, hidden, return_quant_tensor=True, **wq),
+        qnn.QuantReLU(act_quant=U8, bit_width=bits, return_quant_tensor=True),
+        qnn.QuantLinear(hidden, N_OUT, return_quant_tensor=False, **wq),
+    )
+    net.train()
+    with torch.no_grad():
+        for _ in range(8):
+            net(torch.randn(64, N_IN) * 2)
+    return net.eval()
+
+
+def analytic_feature(hls_model) -> float:
+    """Adder bits of unshared shift-and-add constant products and their output sums, over all Dense layers."""
+    total = 0.0
+    for layer in hls_model.get_layers():
+        if layer.class_name != "Dense":
+            continue
+        w = layer.weights["weight"]
+        t = w.type.precision
+        codes = np.rint(np.asarray(w.data, dtype=np.float64) * 2.0 ** (t.width - t.integer)).astype(np.int64)
+        in_bits = int(layer.get_input_variable().type.precision.width)
+        n_in, n_out = codes.reshape(-1, codes.shape[-1]).shape
+        digits = sum(csd_digits(c) for c in codes.ravel())
+        adds = max(0, digits - n_out)
+        width = in_bits + int(np.abs(codes).max(initial=1)).bit_length() + math.ceil(math.log2(max(2, n_in)))
+        total += adds * width
+    return total
+
+
+def measure(hidden: int, bits: int, work: Path) -> dict:
+    d = work / f"h{hidden}-b{bits}"
+    d.mkdir(parents=True)
+    torch.manual_seed(hidden * 100 + bits)
+    net = _mlp(hidden, bits)
+    from brevitas.export import export_qonnx
+
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        export_qonnx(net, torch.randn(1, N_IN), export_path=str(d / "net.onnx"))
+        api.hls(d / "net.onnx", out=d / "hls", warn=lambda m: None)
+    hls_model, _ = load_project(d / "hls")
+    info = write_rtl(d / "hls", d / "rtl", hls_model=hls_model)
+    t0 = time.perf_counter()
+    ys = synthesize(d / "rtl", TOP, "zynq-7000")
+    return {
+        "design": f"{N_IN}-{hidden}-{N_OUT}, {bits}-bit",
+        "yosys_lut": ys["lut"],
+        "yosys_ff": ys["ff"],
+        "yosys_carry": ys["carry"],
+        "levels": ys["logic_levels"],
+        "da4ml_lut": info["da4ml_estimate"]["lut"],
+        "da4ml_ff": info["da4ml_estimate"]["ff"],
+        "feature": analytic_feature(hls_model),
+        "synth_s": round(time.perf_counter() - t0, 1),
+    }
+
+
+def _fit_scale(x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.dot(x, y) / np.dot(x, x))  # least squares through the origin
+
+
+def _err(pred: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(np.abs(pred - y) / y))
+
+
+def report(rows: list[dict]) -> str:
+    y = np.array([r["yosys_lut"] for r in rows], dtype=float)
+    da = np.array([r["da4ml_lut"] for r in rows], dtype=float)
+    feat = np.array([r["feature"] for r in rows], dtype=float)
+    train = np.arange(len(rows)) % 2 == 0
+    test = ~train
+    a = _fit_scale(feat[train], y[train])
+    s = _fit_scale(da[train], y[train])
+    lines = [
+        "# Open RTL: Yosys counts vs estimates",
+        "",
+        "Generated by `benchmarks/rtl.py` (do not edit by hand). Designs: quantized MLPs "
+        f"{N_IN}-H-{N_OUT} (ReLU), random weights, traced by `fpgadl rtl` (da4ml 0.6) and synthesized by Yosys 0.23 "
+        "`synth_xilinx -family xc7 -flatten` (pynq-z2 clock, 10 ns). LUT = LUT1-6 cells; FF = FD* cells.",
+        "",
+        "| design | Yosys LUT | Yosys FF | CARRY4 | levels | da4ml LUT | da4ml FF | analytic LUT | split |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r, f, is_train in zip(rows, feat, train):
+        lines.append(
+            f"| {r['design']} | {r['yosys_lut']} | {r['yosys_ff']} | {r['yosys_carry']} | {r['levels']} | "
+            f"{r['da4ml_lut']} | {r['da4ml_ff']} | {round(a * f)} | {'fit' if is_train else 'held out'} |"
+        )
+    lines += [
+        "",
+        f"Analytic DA estimate: LUT = {a:.3f} x (adder bits of unshared CSD shift-and-add products), "
+        f"coefficient fitted on the {int(train.sum())} 'fit' designs.",
+        "",
+        f"Held-out mean |error| in LUTs on the other {int(test.sum())} designs:",
+        "",
+        f"- analytic DA estimate (fitted): {_err(a * feat[test], y[test]):.1%}",
+        f"- da4ml's own estimate, as is: {_err(da[test], y[test]):.1%}",
+        f"- da4ml's estimate x {s:.3f} (scale fitted on the same half): {_err(s * da[test], y[test]):.1%}",
+        "",
+        "The analytic rule counts adders without the sharing da4ml's constant-matrix solver finds, so its one "
+        "coefficient absorbs the average sharing; da4ml's own estimate models the netlist Yosys maps and is "
+        "within a few percent once scaled. Goal of issue 12: held-out LUT error under 10%. The fitted analytic "
+        "rule is not yet used by `fpgadl.estimate` for `--strategy da` designs.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=REPO / "docs" / "rtl.md")
+    p.add_argument("--quick", action="store_true", help="four designs only")
+    args = p.parse_args()
+    hidden, bits = ([8, 16], [3, 6]) if args.quick else ([8, 16, 32], [2, 4, 6, 8])
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="fpgadl-rtl-bench-") as tmp:
+        for h, b in itertools.product(hidden, bits):
+            rows.append(measure(h, b, Path(tmp)))
+            print(rows[-1], flush=True)
+    args.out.write_text(report(rows))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
