@@ -114,6 +114,9 @@ def _sequence_kernel(layer, values, res_t, step, n_state_arrays):
         y = np.stack(outs, axis=1) if n_seq_out > 1 else states[0]
         return y.reshape((n, *out_shape))
 
+    # per-sample int64 elements alive inside one step (gates of both products plus temporaries),
+    # which the runner sizes its batches by
+    kernel.work_width = 12 * n_state
     return kernel
 
 
