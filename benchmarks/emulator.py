@@ -131,7 +131,7 @@ def measure(name, hls_dir: Path, onnx_path: Path, x, x_ort, args) -> dict:
     t_ort, y_ort = _median_time(lambda: sess.run(None, {in_name: x_ort})[0], args.repeats)
     row = {"model": name, "n": len(x), "fast_s": t_fast, "ort_s": t_ort}
     row["fast_eq_ort"] = bool(np.array_equal(y_fast, np.asarray(y_ort).reshape(y_fast.shape)))
-    if args.csim_n:
+    if args.csim_n and (args.csim_rows is None or name in args.csim_rows.split(",")):
         csim = CsimEngine(hls_dir)
         xc = x[: args.csim_n]
         t_csim, y_csim = _median_time(lambda: csim.predict(xc), args.repeats)
@@ -197,6 +197,7 @@ def parse_args(argv=None):
     parser.add_argument("--repeats", type=int, default=5, help="runs per timed figure (median)")
     parser.add_argument("--batch", type=int, default=20_000, help="inputs per throughput run")
     parser.add_argument("--csim-n", type=int, default=2000, help="inputs csim runs (0: skip csim)")
+    parser.add_argument("--csim-rows", default=None, help="comma-separated rows csim runs on (default: all)")
     parser.add_argument("--first-repeats", type=int, default=5, help="QONNX -> first prediction runs (0: skip)")
     parser.add_argument("--ort-threads", type=int, default=1, help="onnxruntime intra-op threads")
     parser.add_argument("--epochs", type=int, default=1, help="training epochs for the recipe rows")
@@ -250,7 +251,8 @@ def table(rows: list[dict], args) -> str:
     lines.append("")
     lines.append(
         f"Medians of {args.repeats} runs in one process; throughput at {args.batch:,} inputs per run "
-        f"(csim: the first {args.csim_n:,}, compared with the fast engine's outputs exactly); "
+        f"(csim: the first {args.csim_n:,}, compared with the fast engine's outputs exactly"
+        f"{'' if args.csim_rows is None else '; csim rows: ' + args.csim_rows}); "
         f"both the fast engine and onnxruntime single-threaded (intra-op threads {args.ort_threads}). "
         "Recipe rows: zoo recipes trained for "
         f"{args.epochs} epoch(s), on the pipeline's stress inputs; GRU/LSTM: onnxruntime runs the float twin."

@@ -104,6 +104,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--batch", type=int, default=20_000)
     ap.add_argument("--csim-n", type=int, default=2000)
+    ap.add_argument("--csim-rows", default=None, help="rows csim runs on (default: all)")
     ap.add_argument("--skip", default="", help="comma-separated: job, memory, first")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     ap.add_argument("--readme", type=Path, default=ROOT / "README.md")
@@ -114,6 +115,7 @@ def main() -> None:
     bench_args = emulator.parse_args(
         [f"--repeats={args.repeats}", f"--batch={args.batch}", f"--csim-n={args.csim_n}"]
         + [f"--first-repeats={0 if 'first' in skip else args.repeats}"]
+        + ([f"--csim-rows={args.csim_rows}"] if args.csim_rows else [])
     )
     rows = emulator.run_all(bench_args)
     job_s = mem = None
