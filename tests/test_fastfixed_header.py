@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import struct
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -68,8 +69,11 @@ def _build(targets, sources, build: Path) -> Path:
     )
     (build / "tables.cpp").write_text(text)
     exe = build / "harness"
-    # -O0: template instantiation dominates the compile; the header's arithmetic is the same
-    cmd = [gxx, "-O0", "-std=c++17", f"-I{_ap_types_dir()}", f"-I{CPP_DIR}"]
+    # -O0: template instantiation dominates the compile; the header's arithmetic is the same.
+    # NDEBUG: drawn pairs include casts on which ap_private asserts (a bit beyond the source's MSB
+    # is read, then unused); fixed.cast and fastfixed return the NDEBUG header's value there
+    # (test_fixed.py), and elsewhere the asserts change no result.
+    cmd = [gxx, "-O0", "-DNDEBUG", "-std=c++17", f"-I{_ap_types_dir()}", f"-I{CPP_DIR}"]
     cmd += [str(CPP_DIR / "fixed_harness_main.cpp"), str(build / "tables.cpp"), "-o", str(exe)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -157,7 +161,6 @@ def _check(targets, sources, seed, exe) -> list[str]:
 def test_fastfixed_matches_header_every_mode(tmp_path, type_set):
     targets, sources, seed = type_set
     assert {(t.rounding, t.saturation) for t in targets} == set(MODES)
-    build = tmp_path / f"h{abs(hash(type_set)) % 10**9}"
-    build.mkdir()
+    build = Path(tempfile.mkdtemp(dir=tmp_path))  # one per example: tmp_path is shared by them
     problems = _check(targets, sources, seed, _build(targets, sources, build))
     assert not problems, f"{len(problems)} mismatches, first:\n" + "\n".join(problems[:20])
