@@ -3,12 +3,13 @@
 One run, same inputs for every engine: an MLP (64-32-10 on 8x8 digits) and a small CNN
 (conv 3x3x4 - relu - maxpool - dense), Brevitas power-of-two quantizers, exported to QONNX (for
 hls4ml) and QCDQ (for onnxruntime), converted by `fpgadl hls`, run by fpgadl's two engines.
-Throughput is measured at batch 20,000 (median of repeats); "first prediction" is the time from the
-exported QONNX file to the first output: `fpgadl hls` + emulate for the fast engine, `fpgadl hls` +
-compile + predict for csim.  Every fast output is also checked to
-equal csim's exactly.
+Zoo recipes (Conv1D, GRU, LSTM, VGG) add rows through `fpgadl run`'s own stages.  Throughput is
+measured at batch 20,000 (median of repeats) for fast and onnxruntime, both single-threaded by
+default (the fast engine pins BLAS to one thread); "first prediction" is the time from the exported
+QONNX file to the first output: `fpgadl hls` + emulate for the fast engine, `fpgadl hls` + compile +
+predict for csim (medians too).  Every csim output is checked to equal the fast engine's exactly.
 
-    .venv/bin/python benchmarks/emulator.py [--repeats 5] [--batch 20000]
+    .venv/bin/python benchmarks/emulator.py [--repeats 5] [--batch 20000] [--recipes a,b]
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from sklearn.datasets import load_digits  # noqa: E402
 
 from fpgadl import api  # noqa: E402
 from fpgadl.hls.engines import CsimEngine, FastEngine  # noqa: E402
-from fpgadl.hls.export import INPUT_NAME, export_qcdq_file, export_qonnx_file  # noqa: E402
+from fpgadl.hls.export import export_qcdq_file, export_qonnx_file  # noqa: E402
 
 
 def _linear(n_in, n_out, last=False):
@@ -106,50 +107,105 @@ def _median_time(fn, repeats):
     return statistics.median(times), result
 
 
-def bench(name, module, shape, x_onnx_layout, work: Path, repeats: int):
+def _ort_session(path: Path, threads: int):
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def measure(name, hls_dir: Path, onnx_path: Path, x, x_ort, args) -> dict:
+    """Throughput of the fast engine, onnxruntime and csim on the same inputs, medians of args.repeats.
+
+    csim runs the first args.csim_n inputs (it is ~100x slower); its outputs must equal the fast
+    engine's exactly.  x_ort is x as the ONNX file wants it (the recurrent twins take inputs
+    already through the input quantizer, which the engines apply themselves).
+    """
+    fast = FastEngine(hls_dir)
+    fast.predict(x[:1])  # builds the kernels once, as a user's session would
+    t_fast, y_fast = _median_time(lambda: fast.predict(x), args.repeats)
+    sess = _ort_session(onnx_path, args.ort_threads)
+    in_name = sess.get_inputs()[0].name
+    sess.run(None, {in_name: x_ort[:1]})
+    t_ort, y_ort = _median_time(lambda: sess.run(None, {in_name: x_ort})[0], args.repeats)
+    row = {"model": name, "n": len(x), "fast_s": t_fast, "ort_s": t_ort}
+    row["fast_eq_ort"] = bool(np.array_equal(y_fast, np.asarray(y_ort).reshape(y_fast.shape)))
+    if args.csim_n and (args.csim_rows is None or name in args.csim_rows.split(",")):
+        csim = CsimEngine(hls_dir)
+        xc = x[: args.csim_n]
+        t_csim, y_csim = _median_time(lambda: csim.predict(xc), args.repeats)
+        csim.close()
+        assert np.array_equal(y_fast[: len(xc)], y_csim), f"{name}: fast engine is not bit-exact against csim"
+        row.update(csim_n=len(xc), csim_s=t_csim, fast_eq_csim=True)
+    return row
+
+
+def first_prediction(name, qonnx: Path, sample, work: Path, repeats: int) -> dict:
+    """QONNX file -> first output, medians: `fpgadl hls` + emulate vs `fpgadl hls` + compile + predict."""
+    fast_t, csim_t = [], []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        api.hls(qonnx, out=work / f"{name}-fast{i}", warn=lambda m: None)
+        y_fast = FastEngine(work / f"{name}-fast{i}").predict(sample)
+        fast_t.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        api.hls(qonnx, out=work / f"{name}-csim{i}", warn=lambda m: None)
+        csim = CsimEngine(work / f"{name}-csim{i}")
+        y_csim = csim.predict(sample)
+        csim_t.append(time.perf_counter() - t0)
+        csim.close()
+        assert np.array_equal(y_fast, y_csim)
+    return {"first_fast_s": statistics.median(fast_t), "first_csim_s": statistics.median(csim_t)}
+
+
+def bench_module(name, module, shape, x_onnx_layout, work: Path, args) -> dict:
     """The product's own path: fpgadl's exports, `fpgadl hls` conversion, and its two engines."""
     out = work / name
     export_qonnx_file(module, shape, out / "model.qonnx.onnx")
     export_qcdq_file(module, shape, out / "model.qcdq.onnx")
-    sample = x_onnx_layout[:1]
-
-    t0 = time.perf_counter()  # ONNX file -> first prediction, fast engine: convert + emulate
-    api.hls(out / "model.qonnx.onnx", out=out / "fast", warn=lambda m: None)
-    fast = FastEngine(out / "fast")
-    first_fast_out = fast.predict(sample)
-    first_fast = time.perf_counter() - t0
-
-    t0 = time.perf_counter()  # ONNX file -> first prediction, csim: convert + compile + predict
-    api.hls(out / "model.qonnx.onnx", out=out / "csim", warn=lambda m: None)
-    csim = CsimEngine(out / "csim")
-    first_csim_out = csim.predict(sample)
-    first_csim = time.perf_counter() - t0
-    assert np.array_equal(first_fast_out, first_csim_out)
-
-    t_fast, y_fast = _median_time(lambda: fast.predict(x_onnx_layout), repeats)
-    t_csim, y_csim = _median_time(lambda: csim.predict(x_onnx_layout), max(1, repeats // 2))
-    sess = ort.InferenceSession(str(out / "model.qcdq.onnx"), providers=["CPUExecutionProvider"])
-    t_ort, y_ort = _median_time(lambda: sess.run(None, {INPUT_NAME: x_onnx_layout})[0], repeats)
-    csim.close()
-    assert np.array_equal(y_fast, y_csim), "fast engine is not bit-exact against csim"
-    return {
-        "model": name,
-        "n": len(x_onnx_layout),
-        "fast_s": t_fast,
-        "csim_s": t_csim,
-        "ort_s": t_ort,
-        "first_fast_s": first_fast,
-        "first_csim_s": first_csim,
-        "fast_eq_csim": True,
-        "fast_eq_ort": bool(np.array_equal(y_fast, y_ort.reshape(y_fast.shape))),
-    }
+    api.hls(out / "model.qonnx.onnx", out=out / "hls", warn=lambda m: None)
+    row = measure(name, out / "hls", out / "model.qcdq.onnx", x_onnx_layout, x_onnx_layout, args)
+    if args.first_repeats:
+        row.update(first_prediction(name, out / "model.qonnx.onnx", x_onnx_layout[:1], work, args.first_repeats))
+    return row
 
 
-def main() -> None:
+def bench_recipe(recipe: str, work: Path, args) -> dict:
+    """A zoo recipe through `fpgadl run` (train briefly, export, convert), then the engines on stress inputs."""
+    from fpgadl.flow.stages import QCDQ, TWIN_ONNX, X_TEST, stress_inputs
+    from fpgadl.hls.engines import prequantize
+
+    out = work / recipe
+    api.run(
+        recipe, out=out, epochs=args.epochs, engine="fast", stages=("train", "export", "convert"), warn=lambda m: None
+    )
+    x = stress_inputs(np.load(out / X_TEST), args.batch, seed=1)
+    fast = FastEngine(out / "hls")
+    onnx_path, x_ort = out / QCDQ, x
+    if (out / TWIN_ONNX).is_file():  # recurrent: the float twin, fed the input quantizer's output
+        onnx_path = out / TWIN_ONNX
+        x_ort = np.ascontiguousarray(prequantize(x, fast.meta.input_prequant)) if fast.meta.input_prequant else x
+    return measure(recipe, out / "hls", onnx_path, x, x_ort, args)
+
+
+RECIPES = ("conv1d-mnist1d", "gru-mnist1d", "lstm-mnist1d", "vgg-digits")
+
+
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--batch", type=int, default=20_000)
-    args = parser.parse_args()
+    parser.add_argument("--repeats", type=int, default=5, help="runs per timed figure (median)")
+    parser.add_argument("--batch", type=int, default=20_000, help="inputs per throughput run")
+    parser.add_argument("--csim-n", type=int, default=2000, help="inputs csim runs (0: skip csim)")
+    parser.add_argument("--csim-rows", default=None, help="comma-separated rows csim runs on (default: all)")
+    parser.add_argument("--first-repeats", type=int, default=5, help="QONNX -> first prediction runs (0: skip)")
+    parser.add_argument("--ort-threads", type=int, default=1, help="onnxruntime intra-op threads")
+    parser.add_argument("--epochs", type=int, default=1, help="training epochs for the recipe rows")
+    parser.add_argument("--recipes", default=",".join(RECIPES), help="comma-separated zoo recipes ('' for none)")
+    return parser.parse_args(argv)
+
+
+def run_all(args) -> list[dict]:
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     digits = load_digits()
@@ -157,30 +213,57 @@ def main() -> None:
     y_all = digits.target.astype(np.int64)
     idx = rng.integers(0, len(x_all), args.batch)
     x_flat = np.ascontiguousarray(x_all[idx] + rng.normal(0, 0.05, (args.batch, 64)).astype(np.float32))
-
     mlp = _train(MLP(), x_all, y_all)
     cnn = _train(CNN(), x_all.reshape(-1, 1, 8, 8), y_all)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        rows.append(bench("mlp-64-32-10", mlp, (64,), x_flat, work, args.repeats))
+        rows.append(bench_module("mlp-64-32-10", mlp, (64,), x_flat, work, args))
         x_nchw = np.ascontiguousarray(x_flat.reshape(-1, 1, 8, 8))
-        rows.append(bench("cnn-conv4-pool-dense", cnn, (1, 8, 8), x_nchw, work, args.repeats))
+        rows.append(bench_module("cnn-conv4-pool-dense", cnn, (1, 8, 8), x_nchw, work, args))
+        for recipe in filter(None, args.recipes.split(",")):
+            rows.append(bench_recipe(recipe, work, args))
+    return rows
 
-    head = (
-        f"{'model':<22}{'n':>7}{'fast s':>9}{'csim s':>9}{'ort s':>9}{'csim/fast':>11}{'ort/fast':>10}"
-        f"{'1st fast s':>12}{'1st csim s':>12}{'ratio':>7}  exact"
-    )
-    print(head)
-    print("-" * len(head))
+
+def table(rows: list[dict], args) -> str:
+    """Markdown table: throughputs (samples/s) and the ratios measured in this run."""
+    lines = [
+        "| model | fast samples/s | onnxruntime samples/s | **fast/ort** | csim samples/s | **csim time/fast** "
+        "| fast == csim | QONNX to first prediction, fast vs csim |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        print(
-            f"{r['model']:<22}{r['n']:>7}{r['fast_s']:>9.3f}{r['csim_s']:>9.3f}{r['ort_s']:>9.3f}"
-            f"{r['csim_s'] / r['fast_s']:>10.1f}x{r['ort_s'] / r['fast_s']:>9.2f}x"
-            f"{r['first_fast_s']:>12.2f}{r['first_csim_s']:>12.2f}{r['first_csim_s'] / r['first_fast_s']:>6.1f}x"
-            f"  fast==csim {r['fast_eq_csim']}, fast==ort {r['fast_eq_ort']}"
+        fast_tp, ort_tp = r["n"] / r["fast_s"], r["n"] / r["ort_s"]
+        csim = "-"
+        ratio = "-"
+        if "csim_s" in r:
+            csim_tp = r["csim_n"] / r["csim_s"]
+            csim, ratio = f"{csim_tp:,.0f}", f"{fast_tp / csim_tp:.0f}x"
+        first = "-"
+        if "first_fast_s" in r:
+            f, c = r["first_fast_s"], r["first_csim_s"]
+            first = f"{f:.2f} s vs {c:.2f} s ({c / f:.0f}x)"
+        lines.append(
+            f"| {r['model']} | {fast_tp:,.0f} | {ort_tp:,.0f} | **{fast_tp / ort_tp:.2f}** | {csim} | {ratio} "
+            f"| {r.get('fast_eq_csim', '-')} | {first} |"
         )
-    print(f"medians of {args.repeats} runs (csim: {max(1, args.repeats // 2)}); inputs: digits 8x8, batch {args.batch}")
+    lines.append("")
+    lines.append(
+        f"Medians of {args.repeats} runs in one process; throughput at {args.batch:,} inputs per run "
+        f"(csim: the first {args.csim_n:,}, compared with the fast engine's outputs exactly"
+        f"{'' if args.csim_rows is None else '; csim rows: ' + args.csim_rows}); "
+        f"both the fast engine and onnxruntime single-threaded (intra-op threads {args.ort_threads}). "
+        "Recipe rows: zoo recipes trained for "
+        f"{args.epochs} epoch(s), on the pipeline's stress inputs; GRU/LSTM: onnxruntime runs the float twin."
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    args = parse_args()
+    rows = run_all(args)
+    print(table(rows, args))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from qonnx.transformation.gemm_to_matmul import GemmToMatMul
 from qonnx.util.cleanup import cleanup_model
 
 from fpgadl.emulator.kernels import UnsupportedLayerError, build_kernel
-from fpgadl.emulator.runner import emulate
+from fpgadl.emulator.runner import emulate, plan
 
 N_SAMPLES = 10_000
 HAVE_COMPILER = shutil.which("g++") is not None
@@ -252,6 +252,16 @@ def test_mlp_trace_matches_hls4ml_trace(mlp):
     for name, values in csim_trace.items():
         assert fast_trace[name].shape == values.shape, name
         assert np.array_equal(fast_trace[name], values), name
+
+
+def test_mlp_fused_dense_relu_equals_unfused(mlp):
+    """Dense + ReLU pairs run as one float kernel unless traced; both give the same mantissas."""
+    p = plan(mlp[3])
+    assert p.fused and p.batch_size >= 64
+    x = _inputs((64,), n=1000)
+    fused = emulate(p, x)
+    traced, _ = emulate(p, x, trace=True)
+    assert np.array_equal(fused, traced)
 
 
 def test_mlp_memory_stays_bounded(mlp):

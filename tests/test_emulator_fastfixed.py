@@ -60,3 +60,35 @@ def test_saturation_bits_use_the_reference(saturation_bits):
     t = FixedType(8, 3, True, "RND", "WRAP", saturation_bits)
     m = _mantissas(np.random.default_rng(0))
     assert np.array_equal(fastfixed.cast(m, 9, t), fixed.cast(m, 9, t))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    t=st.builds(
+        FixedType,
+        width=st.integers(1, 52),
+        integer=st.integers(-12, 60),
+        signed=st.booleans(),
+        rounding=st.sampled_from(ROUNDING_MODES),
+        saturation=st.sampled_from(SATURATION_MODES),
+    ),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    bound_bits=st.integers(0, 52),
+    shift=st.integers(-30, 52),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_cast_float_matches_reference_within_its_bound(t, dtype, bound_bits, shift, seed):
+    """The float-domain cast of the GEMM epilogues, wherever float_cast_ok admits it, incl. its edge."""
+    bound = (1 << bound_bits) - 1
+    frac = t.frac + shift
+    if not fastfixed.float_cast_ok(bound, frac, t, dtype):
+        return
+    rng = np.random.default_rng(seed)
+    m = rng.integers(-bound, bound, 3000, endpoint=True)
+    m[:4] = [bound, -bound, 0, 1]
+    if shift > 0:  # exact ties of the target grid and one LSB either side
+        k = rng.integers(-(bound >> shift), (bound >> shift) + 1, 1000)
+        m[4:1004] = np.clip((k << shift) + (1 << (shift - 1)) + rng.integers(-1, 2, 1000), -bound, bound)
+    got = fastfixed.cast_float(m.astype(dtype), frac, t)
+    assert got.dtype == dtype
+    assert np.array_equal(got.astype(np.int64), fixed.cast(m, frac, t))

@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from fpgadl.emulator.fastfixed import cast, convert, from_float
+from fpgadl.emulator.fastfixed import cast, cast_float, convert, float_cast_ok, from_float
 from fpgadl.emulator.fixed import FixedType
 from fpgadl.emulator.registry import (
     UnsupportedLayerError,
@@ -56,14 +56,41 @@ def _table_index(
     ``data * N / span`` is an ap_fixed product divided by an int: the quotient truncates toward
     zero, and ``int`` conversion of an ap_fixed also truncates toward zero.
     """
+    offset = offset_num * table_size // span
+    pow2 = _pow2_quotient(x_t, table_size, span)
+    if pow2 is not None:
+        # N / (span * 2**frac) == 2**-k: truncating m * 2**-k toward zero is one biased shift,
+        # and the quotient provably fits an int32 (no wrap)
+        k = pow2
+        if k > 0:
+            q = m + ((m < 0) * np.int64((1 << k) - 1))
+            q >>= k
+        else:
+            q = m << -k
+        q += offset
+        return np.clip(q, 0, table_size - 1, out=q) if clamp else q
     num = m * table_size  # value num * 2**-frac / span
     if x_t.frac >= 0:
         n, d = num, span << x_t.frac
     else:
         n, d = num << -x_t.frac, span
     q = np.sign(n) * (np.abs(n) // d)  # truncation toward zero
-    idx = _int32_wrap(q) + offset_num * table_size // span
+    idx = _int32_wrap(q) + offset
     return np.clip(idx, 0, table_size - 1) if clamp else idx
+
+
+def _pow2_quotient(x_t: FixedType, table_size: int, span: int) -> int | None:
+    """k with N / (span * 2**frac) == 2**-k when that is a power of two and every quotient of x_t
+    fits an int32 without overflow in int64; else None."""
+    if table_size & (table_size - 1) or span & (span - 1):
+        return None
+    k = span.bit_length() - 1 + x_t.frac - (table_size.bit_length() - 1)
+    max_abs = max(-x_t.min_mantissa, x_t.max_mantissa)
+    if x_t.width > 62 or max_abs * table_size >= 2**62 or (k < 0 and max_abs << -k >= 2**31):
+        return None
+    if k >= 0 and max_abs >> k >= 2**31 - table_size:
+        return None
+    return k
 
 
 def _lut_inputs(table_size: int, half_range: float) -> np.ndarray:
@@ -155,10 +182,24 @@ def activation(layer):
     (x_t,) = input_types(layer)
     res_t = result_type(layer)
     name = _function_name(layer)
-    if name == "linear":
-        return _elementwise(layer, lambda m: convert(m, x_t, res_t))
-    if name == "relu":
-        return _elementwise(layer, lambda m: convert(np.maximum(m, 0), x_t, res_t))
+    if name in ("linear", "relu"):
+        relu = name == "relu"
+        kernel = _elementwise(layer, lambda m: convert(np.maximum(m, 0) if relu else m, x_t, res_t))
+
+        def float_stage(bound: int, dtype):
+            """The same function on exact-integer floats (|m| <= bound), for a fused producer."""
+            if not float_cast_ok(bound, x_t.frac, res_t, dtype):
+                return None
+
+            def fn(v: np.ndarray) -> np.ndarray:
+                if relu:
+                    np.maximum(v, 0, out=v)
+                return cast_float(v, x_t.frac, res_t)
+
+            return fn
+
+        kernel.float_stage = float_stage
+        return kernel
     if name in ("relu6", "relu1"):
         top = 6 if name == "relu6" else 1
 

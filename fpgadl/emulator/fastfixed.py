@@ -64,6 +64,13 @@ def _round_int(m: np.ndarray, shift: int, rounding: str) -> np.ndarray:
     raise ValueError(rounding)
 
 
+def round_shift(m: np.ndarray, shift: int, rounding: str) -> np.ndarray:
+    """int64 m * 2**-shift rounded to an integer with an ap_fixed rounding mode (no overflow)."""
+    if not 0 < shift < 62:
+        raise ValueError(f"shift {shift} outside 1..61")
+    return _round_int(m, shift, rounding)
+
+
 def _round_int_compare(m: np.ndarray, shift: int, rounding: str) -> np.ndarray:
     fl = m >> shift  # floor
     if rounding == "TRN":
@@ -171,3 +178,72 @@ def convert(m: np.ndarray, src: FixedType, dst: FixedType) -> np.ndarray:
     if 0 <= up < 62 and dst.min_mantissa <= src.min_mantissa << up and src.max_mantissa << up <= dst.max_mantissa:
         return m << up if up else m
     return cast(m, src.frac, dst)
+
+
+# ---- float64-domain conversions: mantissas held as exactly-integral float64 ---------------------
+# A BLAS product of integer mantissas is an exact integer in float64 while every partial sum stays
+# below 2**53.  Rounding and saturating it there (power-of-two scaling is exact, floor/rint/clip
+# are exact on integers) skips the int64 round trip between a GEMM and its result type.
+
+EXACT_FLOAT = 2**53  # integers of smaller magnitude, and their sums below this, are exact in float64
+# significand bits of the float dtypes the fast engine computes in
+FLOAT_BITS = {np.dtype(np.float32): 24, np.dtype(np.float64): 53}
+
+
+def float_cast_ok(bound: int, frac: int, t: FixedType, dtype=np.float64) -> bool:
+    """True when ``cast_float`` is exact for every |mantissa| <= bound (frac fractional bits) into t.
+
+    Every intermediate must stay an integer (or a power-of-two fraction) below 2**(p-1), p the
+    dtype's significand bits: then scaling, rounding, clipping and WRAP's modulo are exact.
+    """
+    lim = 1 << (FLOAT_BITS[np.dtype(dtype)] - 1)
+    if _reference_only(t) or (1 << t.width) >= lim or bound >= lim:
+        return False
+    up = t.frac - frac
+    if up < -(FLOAT_BITS[np.dtype(dtype)] - 1):  # v * 2**up and RND's v + 0.5 stay exact
+        return False
+    return up <= 0 or (bound << up) + (1 << t.width) < lim
+
+
+def cast_float(v: np.ndarray, frac: int, t: FixedType) -> np.ndarray:
+    """``cast(v, frac, t)`` on float32/float64 arrays of exact integers, same dtype; v may be overwritten.
+
+    Exact when ``float_cast_ok(max|v|, frac, t, v.dtype)``; callers establish that bound from the types.
+    """
+    shift = frac - t.frac
+    if shift:
+        np.multiply(v, v.dtype.type(np.ldexp(1.0, -shift)), out=v)  # exact: a power of two, no underflow here
+        if shift > 0:
+            v = _round_float_inplace(v, t.rounding)
+    return _overflow_float(v, t)
+
+
+def _round_float_inplace(v: np.ndarray, rounding: str) -> np.ndarray:
+    if rounding == "TRN":
+        return np.floor(v, out=v)
+    if rounding == "RND_CONV":
+        return np.rint(v, out=v)
+    if rounding == "RND":  # ties up: v + 0.5 is exact (float_cast_ok bounds v and the shift)
+        v += v.dtype.type(0.5)
+        return np.floor(v, out=v)
+    return _round_float(v, rounding)
+
+
+def _overflow_float(v: np.ndarray, t: FixedType) -> np.ndarray:
+    lo, hi = v.dtype.type(t.min_mantissa), v.dtype.type(t.max_mantissa)
+    o = t.saturation
+    if o == "SAT":
+        return np.clip(v, lo, hi, out=v)
+    if o == "SAT_SYM":
+        return np.clip(v, lo + 1 if t.signed else lo, hi, out=v)
+    if o == "SAT_ZERO":
+        v[(v < lo) | (v > hi)] = 0.0
+        return v
+    # WRAP: v - 2**W * floor((v - lo) / 2**W); every step is exact on integers below 2**53
+    span = v.dtype.type(1 << t.width)
+    k = np.subtract(v, lo)
+    k *= v.dtype.type(1.0) / span
+    np.floor(k, out=k)
+    k *= span
+    v -= k
+    return v

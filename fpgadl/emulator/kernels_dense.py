@@ -17,7 +17,7 @@ import re
 
 import numpy as np
 
-from fpgadl.emulator.fastfixed import cast, convert
+from fpgadl.emulator.fastfixed import FLOAT_BITS, cast, cast_float, convert, float_cast_ok, round_shift
 from fpgadl.emulator.fixed import FixedType
 from fpgadl.emulator.registry import (
     UnsupportedLayerError,
@@ -31,8 +31,9 @@ from fpgadl.emulator.registry import (
 
 _EXACT_FLOAT = 2**53  # integers below this are exact in float64, and so are their sums
 _EXACT_INT = 2**62
-# Upper bound on elements of a (batch, n_in, n_out) product tensor materialised at once.
-_MAX_PRODUCT_ELEMENTS = 1 << 24
+# Upper bound on elements of a (batch, n_in, n_out) product tensor materialised at once: a few
+# passes run over it, faster while it stays in the L2 cache.
+_MAX_PRODUCT_ELEMENTS = 1 << 16
 # Largest im2col-folded conv weight matrix (elements) used instead of gathering patches.
 _MAX_UNROLLED_WEIGHTS = 1 << 22
 
@@ -45,6 +46,11 @@ def _is_modular(t: FixedType) -> bool:
     return t.saturation == "WRAP" and t.saturation_bits == 0
 
 
+def _convert_is_identity(src: FixedType, dst: FixedType) -> bool:
+    """``dst_t y = x;`` changes no mantissa: same grid and dst holds all of src's range."""
+    return src.frac == dst.frac and dst.min_mantissa <= src.min_mantissa and src.max_mantissa <= dst.max_mantissa
+
+
 def _product_weights(layer, w: np.ndarray, w_t: FixedType) -> np.ndarray:
     """Effective weight mantissas of the C++ product function in the layer's generated config."""
     products = set(re.findall(r"nnet::product::(\w+)<", layer.get_attr("config_cpp") or ""))
@@ -55,6 +61,24 @@ def _product_weights(layer, w: np.ndarray, w_t: FixedType) -> np.ndarray:
         return np.where(w == 0, 0, np.where(w == -1, -1, 1)).astype(np.int64)
     require(layer, product == "mult", f"product function nnet::product::{product}")
     return w
+
+
+def _round_products(prod: np.ndarray, frac: int, t: FixedType) -> np.ndarray:
+    """Products rounded onto t's grid (no overflow handling); TRN, the common case, in place."""
+    shift = frac - t.frac
+    if shift <= 0:
+        return prod << -shift if shift else prod
+    if t.rounding == "TRN":
+        prod >>= shift
+        return prod
+    return round_shift(prod, shift, t.rounding)
+
+
+def to_int64(y: np.ndarray) -> np.ndarray:
+    """Exact-integer floats to int64 mantissas (float32 via int32: numpy's direct cast is slow)."""
+    if y.dtype == np.float32:
+        return y.astype(np.int32).astype(np.int64)
+    return y.astype(np.int64)
 
 
 class DenseArithmetic:
@@ -125,6 +149,56 @@ class DenseArithmetic:
             self.accum_identity = bool(never_overflows)
         if not self.fast and col_bound >= _EXACT_INT:
             raise UnsupportedLayerError(layer, "accumulator sums wider than 62 bits")
+        self.float_plan = self._float_plan(col_bound) if self.fast else None
+
+    def _float_plan(self, col_bound: int):
+        """(dtype, casts, bound) to run the whole layer in float: one GEMM, bias, casts; or None.
+
+        The weights are pre-scaled by 2**shift (exact), so the GEMM lands on accum_t's grid;
+        float32 is chosen when every value stays below 2**23, float64 below 2**52.
+        """
+        bound = col_bound * 2**self.shift + int(np.abs(self.b_acc).max(initial=0))
+        fa = self.accum_t.frac
+        for dtype in (np.float32, np.float64):
+            lim = 1 << (FLOAT_BITS[np.dtype(dtype)] - 1)
+            if bound >= lim:
+                continue
+            casts, b = [], bound
+            if not self.accum_identity:
+                casts.append(self.accum_t)
+                b = _max_abs_mantissa(self.accum_t)
+            if not _convert_is_identity(self.accum_t, self.res_t):
+                casts.append(self.res_t)
+                b = _max_abs_mantissa(self.res_t)
+            if all(
+                float_cast_ok(bound if i == 0 else _max_abs_mantissa(casts[i - 1]), fa, t, dtype)
+                for i, t in enumerate(casts)
+            ):
+                return dtype, casts, b
+        return None
+
+    @property
+    def float_dtype(self):
+        return self.float_plan[0] if self.float_plan else None
+
+    def float_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """Weights pre-scaled onto accum_t's grid and the bias, in the float plan's dtype (cached)."""
+        if getattr(self, "_fw", None) is None:
+            dtype = self.float_plan[0]
+            self._fw = ((self.w << self.shift).astype(dtype), self.b_acc.astype(dtype))
+        return self._fw
+
+    def epilogue(self, y: np.ndarray) -> np.ndarray:
+        """Bias and the accum_t / result-type assignments on the float GEMM output y (in place)."""
+        y += self.float_weights()[1]
+        for t in self.float_plan[1]:
+            y = cast_float(y, self.accum_t.frac, t)
+        return y
+
+    def call_float(self, x: np.ndarray) -> np.ndarray:
+        """The layer on x (any numeric dtype, exact integers), result mantissas as floats."""
+        w, _ = self.float_weights()
+        return self.epilogue(np.matmul(x.astype(w.dtype, copy=False), w))
 
     def _products_int(self, x: np.ndarray) -> np.ndarray:
         """Exact x @ w as int64 (x: (N, n_in))."""
@@ -135,6 +209,8 @@ class DenseArithmetic:
         return x @ self.w
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.float_plan:
+            return to_int64(self.call_float(x))
         if self.fast:
             s = self._products_int(x)
             if self.shift:
@@ -146,6 +222,10 @@ class DenseArithmetic:
         return convert(self._sequential(x), self.accum_t, self.res_t)
 
     def _sequential(self, x: np.ndarray) -> np.ndarray:
+        if _is_modular(self.accum_t) and self.shift < 0:
+            exact = self._modular_exact(x)
+            if exact is not None:
+                return exact
         n, n_in = x.shape
         n_out = self.w.shape[1]
         acc_out = np.empty((n, n_out), dtype=np.int64)
@@ -153,15 +233,34 @@ class DenseArithmetic:
         for lo in range(0, n, step):
             xs = x[lo : lo + step]
             prod = xs[:, :, None] * self.w[None, :, :]  # full-precision products, frac p_frac
-            q = cast(prod, self.p_frac, self.accum_t)  # each product assigned to accum_t
             acc = np.broadcast_to(self.b_acc, (xs.shape[0], n_out)).copy()
             if _is_modular(self.accum_t):
+                # wrapping each product too changes nothing modulo 2**width: only the rounding acts
+                q = _round_products(prod, self.p_frac, self.accum_t)
                 acc = cast(acc + q.sum(axis=1), self.accum_t.frac, self.accum_t)
             else:
+                q = cast(prod, self.p_frac, self.accum_t)  # each product assigned to accum_t
                 for i in range(n_in):  # acc += mult: the sum is assigned back every step
                     acc = cast(acc + q[:, i, :], self.accum_t.frac, self.accum_t)
             acc_out[lo : lo + step] = acc
         return acc_out
+
+    def _modular_exact(self, x: np.ndarray) -> np.ndarray | None:
+        """With a wrapping accumulator coarser than the products: when every x of this batch is a
+        multiple of 2**-shift (e.g. 8-bit data held in a wide port type), no product has bits below
+        accum_t's LSB, rounding never acts and the layer is one exact integer GEMM; else None."""
+        k = -self.shift
+        bits = int(np.bitwise_or.reduce(x, axis=None)) if x.size else 0
+        if bits & ((1 << k) - 1):
+            return None
+        xs = x >> k
+        bound = int(np.abs(xs).max(initial=0)) * int(np.abs(self.w).sum(axis=0).max(initial=0))
+        if bound >= _EXACT_FLOAT:
+            return None
+        if getattr(self, "_w64", None) is None:
+            self._w64 = self.w.astype(np.float64)
+        s = (xs.astype(np.float64) @ self._w64).astype(np.int64)
+        return cast(s + self.b_acc, self.accum_t.frac, self.accum_t)
 
 
 def _check_strategy(layer, arith: DenseArithmetic) -> None:
@@ -234,11 +333,36 @@ def layer_arith(layer) -> DenseArithmetic:
     return arith
 
 
+def float_kernel(core, arith: DenseArithmetic, out_shape: tuple[int, ...]):
+    """A kernel around ``core(x) -> (n, ...) exact-integer floats``, with a ``fuse`` hook.
+
+    ``kernel.fuse(next_kernel)`` returns a kernel that also applies the following element-wise
+    layer in the float domain (its ``float_stage``), saving the int64 round trip between them,
+    or None when that layer has no exact float form for this input bound.
+    """
+    dtype, _, bound = arith.float_plan
+
+    def kernel(x: np.ndarray) -> np.ndarray:
+        return to_int64(core(x)).reshape((x.shape[0], *out_shape))
+
+    def fuse(next_kernel):
+        make = getattr(next_kernel, "float_stage", None)
+        post = make(bound, dtype) if make else None
+        if post is None:
+            return None
+        return lambda x: to_int64(post(core(x)))
+
+    kernel.fuse = fuse
+    return kernel
+
+
 @register("Dense")
 def dense(layer):
     arith = layer_arith(layer)
     out_shape = tuple(layer.get_output_variable().shape)
     n_in = arith.w.shape[0]
+    if arith.float_plan:
+        return float_kernel(lambda x: arith.call_float(x.reshape(-1, n_in)), arith, out_shape)
 
     def kernel(x: np.ndarray) -> np.ndarray:
         n = x.shape[0]
@@ -307,25 +431,11 @@ def _conv_builder(layer, ndim: int):
     gather = np.where(pad, 0, idx)
     out_shape = tuple(layer.get_output_variable().shape)
     n_pix, patch = idx.shape
-    n_filt = arith.w.shape[1]
     require(layer, arith.w.shape[0] == patch, "weight shape does not match the patch size")
     in_size = int(np.prod(in_shape))
 
-    if arith.fast and in_size * n_pix * n_filt <= _MAX_UNROLLED_WEIGHTS:
-        # Fold im2col into one (in_size, n_pix * n_filt) weight matrix: the same products,
-        # plus exact zeros, so the fast path's single exact sum is unchanged.
-        w_big = np.zeros((in_size, n_pix, n_filt), dtype=np.int64)
-        pix, pos = np.nonzero(~pad)
-        w_big[idx[pix, pos], pix, :] = arith.w[pos, :]
-        b_big = np.tile(arith.b_acc, n_pix)
-        unrolled = DenseArithmetic.from_accum_bias(arith, w_big.reshape(in_size, -1), b_big)
-        if unrolled.fast:
-
-            def kern_unrolled(x: np.ndarray) -> np.ndarray:
-                n = x.shape[0]
-                return unrolled(x.reshape(n, in_size)).reshape((n, *out_shape))
-
-            return kern_unrolled
+    if arith.float_plan:
+        return float_kernel(_float_conv_core(arith, idx, in_size), arith, out_shape)
 
     def kern(x: np.ndarray) -> np.ndarray:
         n = x.shape[0]
@@ -337,6 +447,39 @@ def _conv_builder(layer, ndim: int):
         return y.reshape((n, *out_shape))
 
     return kern
+
+
+def _float_conv_core(arith: DenseArithmetic, idx: np.ndarray, in_size: int):
+    """Convolution as one float GEMM: im2col-folded weights when cheap, else gathered patches.
+
+    Folding im2col into an (in_size, n_pix * n_filt) weight matrix adds only exact zero
+    products, so the sums are unchanged; it wins while that matrix is a few times the patch GEMM.
+    Otherwise the patches are gathered with one ``take`` from the input plus a zero column
+    standing for the padding.
+    """
+    n_pix, patch = idx.shape
+    n_filt = arith.w.shape[1]
+    pad = idx < 0
+    unrolled_cost = in_size * n_pix * n_filt
+    if unrolled_cost <= 3 * n_pix * patch * (n_filt + 8) and unrolled_cost <= _MAX_UNROLLED_WEIGHTS:
+        w_big = np.zeros((in_size, n_pix, n_filt), dtype=np.int64)
+        pix, pos = np.nonzero(~pad)
+        w_big[idx[pix, pos], pix, :] = arith.w[pos, :]
+        unrolled = DenseArithmetic.from_accum_bias(arith, w_big.reshape(in_size, -1), np.tile(arith.b_acc, n_pix))
+        if unrolled.float_plan and unrolled.float_plan[0] == arith.float_plan[0]:
+            return lambda x: unrolled.call_float(x.reshape(x.shape[0], in_size))
+    dtype = arith.float_dtype
+    gather = np.where(pad, in_size, idx).ravel()
+
+    def core(x: np.ndarray) -> np.ndarray:
+        n = x.shape[0]
+        flat = np.empty((n, in_size + 1), dtype=dtype)
+        flat[:, :in_size] = x.reshape(n, in_size)
+        flat[:, in_size] = 0
+        cols = np.take(flat, gather, axis=1).reshape(n * n_pix, patch)
+        return arith.call_float(cols).reshape(n, n_pix * n_filt)
+
+    return core
 
 
 # hls4ml turns 1x1 convolutions into Pointwise classes; their kernels (pointwise_conv_1d_latency_cl,

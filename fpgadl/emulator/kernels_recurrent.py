@@ -93,6 +93,15 @@ def _common(layer, kind: str):
     return structs, main, values, mult1, mult2, accum_t, x_t, res_t
 
 
+def _gate_sum(a: DenseArithmetic, b: DenseArithmetic, accum_t: FixedType):
+    """``(accum_t)(x + y)`` of two products' outputs (both in accum_t): the identity when the bounds
+    the two products' types give prove the sum stays in range, else the wrapping/saturating cast."""
+    bounds = [arith.float_plan[2] if arith.float_plan else None for arith in (a, b)]
+    if None not in bounds and sum(bounds) <= min(accum_t.max_mantissa, -accum_t.min_mantissa):
+        return lambda x, y: x + y
+    return lambda x, y: cast(x + y, accum_t.frac, accum_t)
+
+
 def _fits(layer, bound: int) -> None:
     """Gate products and state updates are formed exactly in int64: prove they cannot overflow."""
     require(layer, bound < 2**62, f"a state update can reach {bound.bit_length()} bits, more than int64 holds")
@@ -114,6 +123,9 @@ def _sequence_kernel(layer, values, res_t, step, n_state_arrays):
         y = np.stack(outs, axis=1) if n_seq_out > 1 else states[0]
         return y.reshape((n, *out_shape))
 
+    # per-sample int64 elements alive inside one step (gates of both products plus temporaries),
+    # which the runner sizes its batches by
+    kernel.work_width = 12 * n_state
     return kernel
 
 
@@ -134,11 +146,13 @@ def gru(layer):
     _fits(layer, sigma.max_abs * acc_max)  # r * tmpres_state_zr
     _fits(layer, act.max_abs * (one + sigma.max_abs) * 2 ** (f - 2 * fa) + h_max * sigma.max_abs * 2 ** (f - fh - fa))
 
+    add = _gate_sum(dense_x, dense_h, accum_t)
+
     def step(x, states):
         (h,) = states
         tx = dense_x(x)  # tmpres
         th = dense_h(h)  # tmpres_state_zr
-        zr = sigma(cast(tx[:, : 2 * n] + th[:, : 2 * n], fa, accum_t))  # tmpres_zr
+        zr = sigma(add(tx[:, : 2 * n], th[:, : 2 * n]))  # tmpres_zr
         r, z = (zr[:, :n], zr[:, n:]) if pytorch_order else (zr[:, n:], zr[:, :n])
         state_h = cast(r * th[:, 2 * n :], 2 * fa, accum_t)  # tmpres_state_h
         hh = act(cast(tx[:, 2 * n :] + state_h, fa, accum_t))  # tmpres_h
@@ -165,11 +179,13 @@ def lstm(layer):
     _fits(layer, act.max_abs * sigma.max_abs * 2 ** (f - 2 * fa) + s_max * sigma.max_abs * 2 ** (f - fr - fa))
     _fits(layer, sigma.max_abs * act_state.max_abs)  # o * tanh(s_state)
 
+    add = _gate_sum(dense_x, dense_h, accum_t)
+
     def step(x, states):
         h, s = states
         tx, th = dense_x(x), dense_h(h)
-        ifo = sigma(cast(tx[:, ifo_index] + th[:, ifo_index], fa, accum_t))  # tmpres_ifo
-        c = act(cast(tx[:, 2 * n : 3 * n] + th[:, 2 * n : 3 * n], fa, accum_t))  # tmpres_c
+        ifo = sigma(add(tx[:, ifo_index], th[:, ifo_index]))  # tmpres_ifo
+        c = act(add(tx[:, 2 * n : 3 * n], th[:, 2 * n : 3 * n]))  # tmpres_c
         # s_state = tmpres_c * i + s_state * f, assigned to res_T
         s = cast(((c * ifo[:, :n]) << (f - 2 * fa)) + ((s * ifo[:, n : 2 * n]) << (f - fr - fa)), f, res_t)
         h = cast(ifo[:, 2 * n :] * act_state(s), 2 * fa, res_t)  # h_state = o * tanh(s_state)

@@ -11,7 +11,7 @@ stays bounded by ``batch_size``, not by the number of samples.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -48,6 +48,9 @@ class Plan:
     outputs: list[str]  # output tensor names, in hls_model.outputs order
     last_use: dict[str, int]  # tensor -> index of the last step reading it
     out_types: dict[str, FixedType]  # tensor -> type
+    # step index -> kernel computing step i and the element-wise step i + 1 in one pass (no trace)
+    fused: dict[int, Kernel] = field(default_factory=dict)
+    batch_size: int = 4096  # samples per batch keeping the widest layer's mantissas near _BATCH_BYTES
 
 
 def plan(hls_model) -> Plan:
@@ -80,7 +83,43 @@ def plan(hls_model) -> Plan:
     for i, s in enumerate(steps):
         for t in s.inputs:
             last_use[t] = i
-    return Plan(steps=steps, inputs=inputs, outputs=list(hls_model.outputs), last_use=last_use, out_types=out_types)
+    outputs = list(hls_model.outputs)
+    widest = max((max(int(np.prod(s.out_shape)), getattr(s.kernel, "work_width", 0)) for s in steps), default=1)
+    return Plan(
+        steps=steps,
+        inputs=inputs,
+        outputs=outputs,
+        last_use=last_use,
+        out_types=out_types,
+        fused=_fusions(steps, outputs),
+        batch_size=int(np.clip(_BATCH_BYTES // (8 * max(1, widest)), _MIN_BATCH, _MAX_BATCH)),
+    )
+
+
+# Element-wise numpy passes run several times faster on arrays that stay in the L2 cache (and
+# allocating tens of MB per temporary costs page faults on every pass), so a batch holds about
+# this many bytes of the widest layer's int64 mantissas; BLAS still sees >= _MIN_BATCH rows.
+_BATCH_BYTES = 1 << 20
+_MIN_BATCH, _MAX_BATCH = 64, 4096
+
+
+def _fusions(steps: list[_Step], outputs: list[str]) -> dict[int, Kernel]:
+    """Producer + element-wise consumer pairs whose intermediate tensor nobody else reads."""
+    readers: dict[str, int] = {}
+    for s in steps:
+        for t in s.inputs:
+            readers[t] = readers.get(t, 0) + 1
+    fused = {}
+    for i, (a, b) in enumerate(zip(steps, steps[1:])):
+        fuse = getattr(a.kernel, "fuse", None)
+        if fuse is None or len(a.outputs) != 1 or b.inputs != [a.output] or len(b.outputs) != 1:
+            continue
+        if readers.get(a.output) != 1 or a.output in outputs:
+            continue
+        kernel = fuse(b.kernel)
+        if kernel is not None:
+            fused[i] = kernel
+    return fused
 
 
 def to_host_float(m: np.ndarray, t: FixedType, dtype) -> np.ndarray:
@@ -122,11 +161,20 @@ def forward(p: Plan, mantissas: list[np.ndarray], on_layer=None) -> list[np.ndar
     input's type); returns the output mantissas, one array per model output, of `p.out_types`.
 
     This is the firmware seen from its ports: a host that packs fixed-point words (fpgadl.runtime)
-    drives it directly. `on_layer(step, mantissas)` sees every layer's first output (for traces)."""
+    drives it directly. `on_layer(step, mantissas)` sees every layer's first output (for traces); without
+    it, a layer and the element-wise layer after it run fused (the tensor between them is never formed)."""
     tensors: dict[str, np.ndarray] = dict(zip((name for name, _, _ in p.inputs), mantissas))
-    for i, step in enumerate(p.steps):
+    n = len(mantissas[0]) if mantissas else 0
+    i = 0
+    while i < len(p.steps):
+        step, first = p.steps[i], i
         if step.is_input:
             y = step.kernel(tensors[step.output])
+        elif i in p.fused and on_layer is None:
+            y = p.fused[i](*(tensors[t] for t in step.inputs))
+            i += 1
+            step = p.steps[i]
+            y = y.reshape((n, *step.out_shape))
         else:
             y = step.kernel(*(tensors[t] for t in step.inputs))
         ys = y if isinstance(y, tuple) else (y,)
@@ -135,9 +183,10 @@ def forward(p: Plan, mantissas: list[np.ndarray], on_layer=None) -> list[np.ndar
         tensors.update(zip(step.outputs, ys))
         if on_layer is not None:
             on_layer(step, ys[0])
-        for t in step.inputs:
-            if p.last_use.get(t) == i and t not in p.outputs:
+        for t in p.steps[first].inputs:
+            if p.last_use.get(t) == first and t not in p.outputs:
                 del tensors[t]
+        i += 1
     return [tensors[o] for o in p.outputs]
 
 
@@ -152,7 +201,7 @@ def _run_batch(p: Plan, xs, lo: int, hi: int, dtype, results, traces) -> None:
 
 
 def emulate(
-    hls_model, x, *, batch_size: int = 4096, trace: bool = False
+    hls_model, x, *, batch_size: int | None = None, trace: bool = False
 ) -> np.ndarray | list[np.ndarray] | tuple[np.ndarray | list[np.ndarray], dict[str, np.ndarray]]:
     """Bit-exact twin of ``hls_model.predict(x)`` (csim) without compiling.
 
@@ -161,7 +210,8 @@ def emulate(
             a ``Plan`` from ``plan(hls_model)`` to skip rebuilding the kernels on repeated calls.
         x: float32 or float64 array, shape (N, *input_shape) in hls4ml's layout (channels-last),
             or a list of such arrays for a multi-input model.
-        batch_size: samples per streamed batch (bounds memory).
+        batch_size: samples per streamed batch (bounds memory); by default the plan's, chosen so
+            the widest layer's mantissas of one batch take about 1 MiB.
         trace: also return every layer's output, keyed by hls4ml layer name, shape
             (N, *output_shape), as float arrays of x's dtype (like ``hls_model.trace``).
 
@@ -170,9 +220,10 @@ def emulate(
         a 1-D array when N == 1; a list per output for multi-output models.  With trace=True,
         a tuple (outputs, trace_dict).
     """
+    p = hls_model if isinstance(hls_model, Plan) else plan(hls_model)
+    batch_size = p.batch_size if batch_size is None else batch_size
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    p = hls_model if isinstance(hls_model, Plan) else plan(hls_model)
     xs, n, dtype = _split_inputs(p, x)
     out_shapes = {o: s.out_shape for s in p.steps for o in s.outputs}
     results = [np.empty((n, int(np.prod(out_shapes[o]))), dtype=dtype) for o in p.outputs]

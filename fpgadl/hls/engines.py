@@ -131,11 +131,14 @@ class FastEngine(Engine):
     def __init__(self, hls_dir: Path):
         super().__init__(hls_dir)
         self.hls_model, _ = load_project(self.hls_dir)
+        self._plan = None
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        from fpgadl.emulator.runner import emulate
+        from fpgadl.emulator.runner import emulate, plan
 
-        return np.asarray(emulate(self.hls_model, x)).reshape(len(x), -1)
+        if self._plan is None:  # kernels and their weights are built once per engine, not per call
+            self._plan = plan(self.hls_model)
+        return np.asarray(emulate(self._plan, x)).reshape(len(x), -1)
 
     def _trace(self, x: np.ndarray):
         from fpgadl.emulator.runner import emulate

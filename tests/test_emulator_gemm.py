@@ -1,0 +1,143 @@
+"""The dense/conv arithmetic paths of the fast engine against a Python-integer reference.
+
+``DenseArithmetic`` picks its path from bounds known from the types: one float32 GEMM (every
+partial sum below 2**23), one float64 GEMM (below 2**52), an int64 GEMM beyond that, and the
+per-product path when products are rounded onto a coarser accumulator.  Each is run here right at
+its boundary, with inputs at the type's extremes so the sums really reach it, and compared with
+exact equality against the firmware's arithmetic written out in Python ints and ``fixed.cast``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fpgadl.emulator import fixed
+from fpgadl.emulator.fixed import FixedType
+from fpgadl.emulator.kernels_dense import DenseArithmetic, _float_conv_core, im2col_index, to_int64
+
+
+class _Layer:
+    """The two attributes DenseArithmetic reads from an hls4ml layer."""
+
+    name = "dense"
+    class_name = "Dense"
+
+    def get_attr(self, key, default=None):
+        return {"config_cpp": "nnet::product::mult<x_t, w_t>::product", "strategy": "latency"}.get(key, default)
+
+
+def _reference(x, w, p_frac, b_acc, accum_t, res_t):
+    """acc = (accum_t) bias; acc += (accum_t)(x_i * w_ij), assigned every step; (res_t) acc."""
+    acc = b_acc[None, :].repeat(len(x), axis=0)
+    for i in range(w.shape[0]):
+        prod = x[:, i : i + 1].astype(object) * w[i][None, :].astype(object)
+        q = np.array([[int(v) for v in row] for row in prod], dtype=np.int64) if prod.size else prod
+        acc = fixed.cast(acc + fixed.cast(q, p_frac, accum_t), accum_t.frac, accum_t)
+    return fixed.cast(acc, accum_t.frac, res_t)
+
+
+def _extreme_inputs(x_t: FixedType, n_in: int, n: int = 64) -> np.ndarray:
+    rng = np.random.default_rng(n_in)
+    x = rng.integers(x_t.min_mantissa, x_t.max_mantissa, (n, n_in), endpoint=True)
+    x[0], x[1], x[2] = x_t.min_mantissa, x_t.max_mantissa, 0
+    x[3, ::2], x[3, 1::2] = x_t.min_mantissa, x_t.max_mantissa
+    return x
+
+
+def _arith(x_bits, w, b, accum_t, res_t, w_frac=3):
+    x_t = FixedType(x_bits, 4)
+    w_t = FixedType(x_bits + 2, x_bits + 2 - w_frac)
+    b_t = FixedType(62, 62 - (x_t.frac + w_frac))
+    return DenseArithmetic(_Layer(), x_t, w, w_t, b, b_t, accum_t, res_t), x_t
+
+
+@pytest.mark.parametrize(
+    ("x_bits", "colsum", "bias", "path"),
+    [
+        (12, 2**12 - 1, 2**11 - 1, "float32"),  # bound 2**23 - 1: the last float32 sum
+        (12, 2**12, 0, "float64"),  # bound 2**23
+        (27, 2**26 - 1, 2**26 - 1, "float64"),  # bound 2**52 - 1: the last float64 sum
+        (27, 2**26, 0, "int64"),  # bound 2**52: int64 accumulation (float64 GEMM, sums < 2**53)
+        (27, 2**27, 0, "int64"),  # bound 2**53: int64 GEMM
+    ],
+)
+@pytest.mark.parametrize("res", ["ap_fixed<20,12,AP_RND_CONV,AP_SAT>", "ap_fixed<18,9,AP_RND,AP_WRAP>"])
+def test_gemm_paths_at_their_boundaries(x_bits, colsum, bias, path, res):
+    x_t = FixedType(x_bits, 4)
+    xmax = -x_t.min_mantissa
+    # three inputs, every column's |w| summing to `colsum`, signs mixed, so x at the extremes reaches it
+    parts = np.array([colsum // 2, colsum // 4, colsum - colsum // 2 - colsum // 4], dtype=np.int64)
+    w = parts[:, None] * np.array([[1, -1, 1], [1, 1, -1], [-1, 1, 1]], dtype=np.int64)
+    assert (np.abs(w).sum(axis=0) == colsum).all()
+    p_frac = x_t.frac + 3
+    accum_t = FixedType(60, 60 - p_frac)  # never overflows: every assignment is exact
+    res_t = FixedType.parse(res)
+    res_t = FixedType(res_t.width, res_t.width - (p_frac - 13), True, res_t.rounding, res_t.saturation)
+    b = np.array([bias, -bias, bias // 3], dtype=np.int64)
+    arith, _ = _arith(x_bits, w, b, accum_t, res_t)
+    assert xmax * colsum + bias == xmax * colsum + int(np.abs(arith.b_acc).max())
+    chosen = np.dtype(arith.float_plan[0]).name if arith.float_plan else "int64"
+    assert chosen == path
+    x = _extreme_inputs(x_t, 3)
+    got = arith(x)
+    assert np.array_equal(got, _reference(x, w, p_frac, arith.b_acc, accum_t, res_t))
+
+
+def test_wrapping_accumulator_float_epilogue():
+    """A narrow WRAP accumulator (overflow does act) wraps in the float epilogue exactly like int64."""
+    x_t = FixedType(8, 3)
+    rng = np.random.default_rng(0)
+    w = rng.integers(-128, 128, (40, 16))
+    accum_t = FixedType(12, 12 - (x_t.frac + 6))  # far narrower than the sums
+    res_t = FixedType(8, 2, True, "RND_CONV", "SAT")
+    arith = DenseArithmetic(
+        _Layer(), x_t, w, FixedType(8, 2), rng.integers(-100, 100, 16), FixedType(16, 4), accum_t, res_t
+    )
+    assert arith.float_plan is not None and not arith.accum_identity
+    x = _extreme_inputs(x_t, 40, 200)
+    assert np.array_equal(arith(x), _reference(x, w, x_t.frac + 6, arith.b_acc, accum_t, res_t))
+
+
+@pytest.mark.parametrize("divisible", [True, False])
+def test_products_rounded_onto_a_coarser_wrapping_accumulator(divisible):
+    """shift < 0: per-product truncation, or one exact GEMM when the batch's data make it a no-op."""
+    x_t = FixedType(32, 12)  # 20 fractional bits, like a recurrent layer's port
+    rng = np.random.default_rng(1)
+    w = rng.integers(-128, 128, (24, 12))
+    w_t = FixedType(8, 1)  # 7 fractional bits dropped by every product
+    accum_t = FixedType(32, 12)
+    arith = DenseArithmetic(_Layer(), x_t, w, w_t, rng.integers(-99, 99, 12), FixedType(16, 6), accum_t, accum_t)
+    assert not arith.fast and arith.shift == -7
+    x = rng.integers(-(2**31), 2**31, (50, 24))
+    if divisible:
+        x = (x >> 16) << 16  # 8-bit data in the 32-bit port
+    assert (arith._modular_exact(x) is not None) == divisible
+    assert np.array_equal(arith(x), _reference(x, w, x_t.frac + 7, arith.b_acc, accum_t, accum_t))
+
+
+@pytest.mark.parametrize(
+    ("in_shape", "kernel", "stride", "pads"),
+    [
+        ((9, 3), (3,), (2,), ((1, 1),)),  # Conv1D, folded weights
+        ((40, 25), (5,), (2,), ((2, 2),)),  # wide input: gathered patches
+        ((8, 8, 8), (3, 3), (1, 1), ((1, 1), (1, 1))),  # Conv2D, gathered
+        ((5, 5, 2), (3, 3), (2, 2), ((0, 1), (1, 0))),  # Conv2D, folded, asymmetric padding
+    ],
+)
+def test_float_conv_cores_equal_the_patch_reference(in_shape, kernel, stride, pads):
+    x_t = FixedType(8, 2, False)
+    idx, _ = im2col_index(in_shape, kernel, stride, pads)
+    patch = idx.shape[1]
+    rng = np.random.default_rng(patch)
+    w = rng.integers(-128, 128, (patch, 6))
+    accum_t = FixedType(24, 24 - (x_t.frac + 7))
+    arith = DenseArithmetic(
+        _Layer(), x_t, w, FixedType(8, 1), rng.integers(-99, 99, 6), FixedType(16, 6), accum_t, accum_t
+    )
+    core = _float_conv_core(arith, idx, int(np.prod(in_shape)))
+    x = rng.integers(0, 256, (30, *in_shape))
+    flat = x.reshape(30, -1)
+    cols = np.where(idx < 0, 0, flat[:, np.where(idx < 0, 0, idx)]).reshape(-1, patch)
+    want = _reference(cols, w, x_t.frac + 7, arith.b_acc, accum_t, accum_t).reshape(30, -1)
+    assert np.array_equal(to_int64(core(x)), want)
