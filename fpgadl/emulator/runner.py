@@ -11,10 +11,11 @@ stays bounded by ``batch_size``, not by the number of samples.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from fpgadl.emulator.fastfixed import from_float
 from fpgadl.emulator.fixed import FixedType, to_float
@@ -22,6 +23,12 @@ from fpgadl.emulator.kernels import build_kernel
 from fpgadl.emulator.registry import Kernel, data_inputs, fixed_type
 
 __all__ = ["Plan", "emulate", "forward", "plan", "to_host_float"]
+
+
+@functools.cache
+def _blas() -> ThreadpoolController:
+    """One controller per process: building it scans every loaded library (~5 ms a call otherwise)."""
+    return ThreadpoolController()
 
 
 @dataclass
@@ -230,7 +237,7 @@ def emulate(
     traces = {s.name: np.empty((n, *s.out_shape), dtype=dtype) for s in p.steps} if trace else {}
     # The per-batch GEMMs are small: BLAS worker threads cost more than they save (6-9x slower
     # on a busy 2-core machine), so the whole run stays single-threaded.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas().limit(limits=1, user_api="blas"):
         for lo in range(0, n, batch_size):
             hi = min(n, lo + batch_size)
             _run_batch(p, xs, lo, hi, dtype, results, traces)
