@@ -1,0 +1,56 @@
+"""Markdown tables of corpus outcomes: docs/byom.md (one row per model) and the team's status sheet."""
+
+from __future__ import annotations
+
+from tests.external.runner import FAILURES, Outcome
+
+
+def _rows(o: Outcome, n: int | None) -> str:
+    return "-" if n is None else f"{n}/{o.rows if n is not o.fast_csim else o.csim_rows}"
+
+
+def _share(n: int | None, total: int) -> str:
+    return "-" if n is None or not total else f"{n}/{total} ({n / total:.1%})"
+
+
+def outcome_row(o: Outcome, source: str) -> str:
+    klass = o.klass + (f" ({o.reason})" if o.klass == "twin-only" and o.reason else "")
+    if o.klass == "refused":
+        klass = f"refused: {o.detail}"
+    flag = " **!**" if o.klass in FAILURES or (o.expect != o.klass and not o.klass.startswith(o.expect)) else ""
+    cells = [
+        f"`{o.model}`",
+        source,
+        o.export,
+        klass.replace("|", "/") + flag,
+        o.expect,
+        o.claim or "-",
+        _share(o.torch_fast, o.rows),
+        _share(o.fast_csim, o.csim_rows),
+        "-" if o.max_diff is None else f"{o.max_diff:.3g}",
+        "-" if o.argmax is None else f"{o.argmax:.1%}",
+        ", ".join(f"{k} {v:.0%}" for k, v in o.per_set.items() if v < 1.0) or ("all 100%" if o.per_set else "-"),
+        (
+            (o.detail if o.klass != "refused" else "")
+            + (f"; first divergent: {o.first_divergent}" if o.first_divergent else "")
+        ).replace("|", "/")[:300],
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+HEADER = (
+    "| model | source | export | outcome | required | tool claims | torch == fast (rows) | fast == csim (rows) "
+    "| max abs diff | argmax agree | input sets below 100% | failure detail |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def markdown_table(outcomes: list[Outcome], sources: dict[str, str]) -> str:
+    return "\n".join([HEADER, *(outcome_row(o, sources.get(o.model, "")) for o in outcomes)])
+
+
+def summary_counts(outcomes: list[Outcome]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.klass] = counts.get(o.klass, 0) + 1
+    return dict(sorted(counts.items()))
