@@ -48,6 +48,7 @@ class Outcome:
     per_set: dict = field(default_factory=dict)  # identical-row share torch vs fast per input set
     first_divergent: str | None = None
     seconds: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)  # the tool's warnings during `fpgadl hls`
 
     def failed(self) -> bool:
         return self.klass in FAILURES
@@ -129,6 +130,13 @@ class CliFailure(Exception):
         self.code, self.line, self.internal = code, line, internal
 
 
+def reclassify(o: Outcome) -> Outcome:
+    """A recorded 'refused' whose message only wraps a library crash is an internal error (see WRAPPED_CRASH)."""
+    if o.klass == "refused" and WRAPPED_CRASH.search(o.detail):
+        o.klass = "internal-error"
+    return o
+
+
 def _error_class(e: BaseException) -> tuple[str, str]:
     """refused (the tool's own one-line error) or internal-error (anything else)."""
     from fpgadl.errors import FpgadlError
@@ -197,9 +205,9 @@ def prepare(entry, variant: str, workdir: Path, n: int = 2000, via: str = "api")
     p.workdir.mkdir(parents=True, exist_ok=True)
     out = p.outcome = Outcome(entry.name, variant if via == "api" else f"{variant} (CLI)", entry.expect)
     t = time.perf_counter()
-    p.model = entry.build()
     p.onnx = p.workdir / "model.onnx"
     try:
+        p.model = entry.build()
         export(p.model, entry, variant, p.onnx)
     except Exception as e:  # Brevitas/torch's failure, not fpgadl's: recorded, not blamed
         out.klass, out.detail = "export-error", _error_class(e)[1]
@@ -222,6 +230,7 @@ def prepare(entry, variant: str, workdir: Path, n: int = 2000, via: str = "api")
     except Exception as e:
         out.klass, out.detail = _error_class(e)
     out.seconds["hls"] = round(time.perf_counter() - t, 2)
+    out.notes = [n[:300] for n in notes if n.strip()][:6]
     if p.meta is not None:
         out.claim, out.reason = claim_of(p.meta)
     return p
@@ -287,7 +296,7 @@ def evaluate(p: Prepared, csim_rows: int | None = 0, via: str = "api") -> Outcom
     out.argmax = float(np.mean(flat_fast.argmax(1) == flat_torch.argmax(1)))
     out.per_set = {k: round(float(same[s].mean()), 4) for k, s in p.sets.items()}
     classify(out, same)
-    if out.klass == "CLAIMS-EXACT-BUT-DIFFERS":
+    if not same.all():
         out.first_divergent = first_divergent_layer(p, ~same)
     if csim_rows != 0:
         idx = np.concatenate([np.arange(s.start, s.stop)[:csim_rows] for s in p.sets.values()])

@@ -54,3 +54,37 @@ def summary_counts(outcomes: list[Outcome]) -> dict[str, int]:
     for o in outcomes:
         counts[o.klass] = counts.get(o.klass, 0) + 1
     return dict(sorted(counts.items()))
+
+
+STATUS_HEADER = (
+    "| model | export | outcome now | required | tool claims | torch == fast | input sets below 100% "
+    "| first divergent layer (qonnx vs fast) | failure text |\n|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def status_row(o: Outcome) -> str:
+    ok = o.klass not in FAILURES and (o.klass == o.expect or o.klass.startswith(o.expect))
+    cells = [
+        f"`{o.model}`",
+        o.export,
+        ("" if ok else "**") + o.klass + ("" if ok else "**"),
+        o.expect,
+        o.claim or "-",
+        _share(o.torch_fast, o.rows),
+        ", ".join(f"{k} {v:.0%}" for k, v in o.per_set.items() if v < 1.0) or "-",
+        (o.first_divergent or "-").replace("|", "/"),
+        _failure_text(o),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _failure_text(o: Outcome) -> str:
+    text = o.detail or (f"inexact layers: {o.reason}" if o.reason else "")
+    notes = [n for n in o.notes if n not in text]
+    if notes:
+        text += (" -- " if text else "") + "tool said: " + " / ".join(notes)
+    return (text or "-").replace("|", "/")[:500]
+
+
+def status_table(outcomes: list[Outcome]) -> str:
+    return "\n".join([STATUS_HEADER, *(status_row(o) for o in outcomes)])

@@ -118,7 +118,8 @@ class Residual(nn.Module):
 
     def forward(self, x):
         a = self.r1(self.l1(self.inp(x)))
-        y = self.q_sum(self.q2(self.l2(a)) + a)
+        # float add of the two quantized branches (QuantTensor + QuantTensor insists on equal scales)
+        y = self.q_sum(self.q2(self.l2(a)).value + a.value)
         return self.head(torch.flatten(y, 1))
 
 
