@@ -14,7 +14,7 @@ import onnx
 from onnx import numpy_helper
 
 # Ops a model may apply between its input and its input quantizer (pre-processing, reshapes).
-PASS_THROUGH = ("Mul", "Add", "Sub", "Div", "Reshape", "Flatten", "Transpose", "Identity", "Constant")
+PASS_THROUGH = ("Mul", "Add", "Sub", "Div", "Relu", "Reshape", "Flatten", "Transpose", "Identity", "Constant")
 SETS = ("off-grid", "ties", "out-of-range", "on-grid", "typical")
 
 

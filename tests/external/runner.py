@@ -42,6 +42,7 @@ class Outcome:
     rows: int = 0
     torch_fast: int | None = None  # identical rows
     fast_csim: int | None = None
+    torch_csim: int | None = None  # identical rows on the csim subset
     csim_rows: int = 0
     max_diff: float | None = None
     argmax: float | None = None
@@ -280,15 +281,24 @@ def first_divergent_layer(p: Prepared, bad: np.ndarray) -> str | None:
 
 
 def evaluate(p: Prepared, csim_rows: int | None = 0, via: str = "api") -> Outcome:
-    """Emulate (fast on all rows, csim on the first `csim_rows` of every input set, None = all rows)."""
+    """Emulate (fast on all rows, csim on the first `csim_rows` of every input set, None = all rows).
+
+    csim runs even when the fast engine failed: its agreement with torch is then the only measurement."""
     out = p.outcome
     if out.klass or p.x is None:
         if not out.klass:
             out.klass, out.detail = "refused", "multi-input model was converted; emulate cannot feed it"
         return out
     y_fast = run_engine(p, "fast", via=via)
-    if y_fast is None:
-        return out
+    if y_fast is not None:
+        _measure_fast(p, y_fast)
+    if csim_rows != 0:
+        _measure_csim(p, y_fast, csim_rows, via)
+    return out
+
+
+def _measure_fast(p: Prepared, y_fast: np.ndarray) -> None:
+    out = p.outcome
     same = rows_equal(y_fast, p.y_torch)
     out.torch_fast = int(same.sum())
     out.max_diff = float(np.max(np.abs(y_fast.astype(np.float64) - p.y_torch))) if y_fast.size else 0.0
@@ -298,16 +308,24 @@ def evaluate(p: Prepared, csim_rows: int | None = 0, via: str = "api") -> Outcom
     classify(out, same)
     if not same.all():
         out.first_divergent = first_divergent_layer(p, ~same)
-    if csim_rows != 0:
-        idx = np.concatenate([np.arange(s.start, s.stop)[:csim_rows] for s in p.sets.values()])
-        y_csim = run_engine(p, "csim", rows=idx, via=via)
-        if y_csim is None:
-            return out
-        out.csim_rows = len(idx)
-        out.fast_csim = int(rows_equal(y_csim, y_fast[idx]).sum())
-        if not np.array_equal(y_csim, y_fast[idx]):
-            out.klass, out.detail = "FAST!=CSIM", f"{out.fast_csim}/{len(idx)} rows equal; " + out.detail
-    return out
+
+
+def _measure_csim(p: Prepared, y_fast: np.ndarray | None, csim_rows: int | None, via: str) -> None:
+    out = p.outcome
+    idx = np.concatenate([np.arange(s.start, s.stop)[:csim_rows] for s in p.sets.values()])
+    klass, detail = out.klass, out.detail
+    y_csim = run_engine(p, "csim", rows=idx, via=via)
+    if y_csim is None:
+        if klass == "internal-error":  # the fast engine's failure stays the headline; csim's is appended
+            out.klass, out.detail = klass, f"{detail}; {out.detail}"
+        return
+    out.csim_rows = len(idx)
+    out.torch_csim = int(rows_equal(y_csim, p.y_torch[idx]).sum())
+    if y_fast is None:
+        return
+    out.fast_csim = int(rows_equal(y_csim, y_fast[idx]).sum())
+    if not np.array_equal(y_csim, y_fast[idx]):
+        out.klass, out.detail = "FAST!=CSIM", f"{out.fast_csim}/{len(idx)} rows equal; " + out.detail
 
 
 def run_entry(

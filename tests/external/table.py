@@ -5,10 +5,6 @@ from __future__ import annotations
 from tests.external.runner import FAILURES, Outcome
 
 
-def _rows(o: Outcome, n: int | None) -> str:
-    return "-" if n is None else f"{n}/{o.rows if n is not o.fast_csim else o.csim_rows}"
-
-
 def _share(n: int | None, total: int) -> str:
     return "-" if n is None or not total else f"{n}/{total} ({n / total:.1%})"
 
@@ -27,6 +23,7 @@ def outcome_row(o: Outcome, source: str) -> str:
         o.claim or "-",
         _share(o.torch_fast, o.rows),
         _share(o.fast_csim, o.csim_rows),
+        _share(o.torch_csim, o.csim_rows),
         "-" if o.max_diff is None else f"{o.max_diff:.3g}",
         "-" if o.argmax is None else f"{o.argmax:.1%}",
         ", ".join(f"{k} {v:.0%}" for k, v in o.per_set.items() if v < 1.0) or ("all 100%" if o.per_set else "-"),
@@ -40,8 +37,9 @@ def outcome_row(o: Outcome, source: str) -> str:
 
 HEADER = (
     "| model | source | export | outcome | required | tool claims | torch == fast (rows) | fast == csim (rows) "
+    "| torch == csim (rows) "
     "| max abs diff | argmax agree | input sets below 100% | failure detail |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -57,8 +55,8 @@ def summary_counts(outcomes: list[Outcome]) -> dict[str, int]:
 
 
 STATUS_HEADER = (
-    "| model | export | outcome now | required | tool claims | torch == fast | input sets below 100% "
-    "| first divergent layer (qonnx vs fast) | failure text |\n|---|---|---|---|---|---|---|---|---|"
+    "| model | export | outcome now | required | tool claims | torch == fast | torch == csim | input sets below 100% "
+    "| first divergent layer (qonnx vs fast) | failure text |\n|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -71,6 +69,7 @@ def status_row(o: Outcome) -> str:
         o.expect,
         o.claim or "-",
         _share(o.torch_fast, o.rows),
+        _share(o.torch_csim, o.csim_rows),
         ", ".join(f"{k} {v:.0%}" for k, v in o.per_set.items() if v < 1.0) or "-",
         (o.first_divergent or "-").replace("|", "/"),
         _failure_text(o),

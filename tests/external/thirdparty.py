@@ -140,7 +140,7 @@ def finn_relu(pot: bool, seed: int = 26):
 
 
 def finn_hardtanh(seed: int = 27):
-    """test_brevitas_scaled_qhardtanh_export: QuantHardTanh(4 bits, [-1, 1]), a non-power-of-two scale."""
+    """test_brevitas_scaled_qhardtanh_export: QuantHardTanh(4 bits, [-1, 1]); Brevitas picks scale 1/8."""
     seeded(seed)
     m = qnn.QuantHardTanh(bit_width=4, min_val=-1.0, max_val=1.0, scaling_impl_type=ScalingImplType.CONST)
     return calibrate(m, lambda n: torch.rand(n, 16) * 4 - 2, seed)
