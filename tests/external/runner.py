@@ -26,7 +26,8 @@ import torch
 from tests.external.inputs import input_quantizer, make_inputs
 
 REPO = Path(__file__).resolve().parents[2]
-FAILURES = ("CLAIMS-EXACT-BUT-DIFFERS", "FAST!=CSIM", "internal-error", "export-error")
+# fpgadl's failures. "export-error" (Brevitas/torch could not export the model) is recorded apart: not fpgadl's.
+FAILURES = ("CLAIMS-EXACT-BUT-DIFFERS", "FAST!=CSIM", "internal-error")
 FLOAT32_FLOOR = 0.999  # exact-except-float32 must still equal torch on this share of rows
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import warnings
 
 import pytest
@@ -38,6 +39,8 @@ ACCEPTED = {
 
 @pytest.fixture(scope="module")
 def outcome(tmp_path_factory):
+    # torch's dynamo exporter logs every traced op at DEBUG; a failing assertion should show the outcome only
+    logging.getLogger("torch").setLevel(logging.WARNING)
     root = tmp_path_factory.mktemp("corpus")
     cache: dict[tuple[str, str], Outcome] = {}
     by_name = {e.name: e for e in CORPUS}
