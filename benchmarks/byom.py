@@ -45,11 +45,15 @@ below that is counted as CLAIMS-EXACT-BUT-DIFFERS. 'first divergent layer' = api
 on up to 8 failing rows ("none vs qonnx" = the cleaned QONNX graph already differs from torch, e.g.
 pre-processing dropped, or torch float32 sums)."""
 
+# Also exported with a batch-4 example input (issue 9, item 5: a batch dimension other than 1).
+BATCH4_MODELS = ("bnn_pynq-tfc-1w1a", "mlp-no-bias", "cnn-int16-bias")
 CLI_MODELS = ("bnn_pynq-tfc-1w1a", "mlp-float-bias", "cnn-int16-bias", "pre-div255-cnn")
 
 
 def _run_model(entry, exports, workdir, rows, csim_rows, log) -> list:
     outcomes, csim_done = [], csim_rows == 0
+    if entry.name in BATCH4_MODELS:
+        exports = [*exports, *(f"{v}-b4" for v in exports)]
     for variant in exports:
         if variant not in entry.exports and not variant.endswith("-b4"):
             continue

@@ -101,6 +101,12 @@ def test_default_dynamo_export_converts_like_torchscript(outcome, name):
     assert (o.klass, o.torch_fast) == (ts.klass, ts.torch_fast), f"{_say(o)} vs {_say(ts)}"
 
 
+def test_batch_of_four_export_converts_like_batch_of_one(outcome):
+    o, ts = outcome("cnn-int16-bias", "ts-b4"), outcome("cnn-int16-bias")
+    assert o.klass not in FAILURES and o.klass != "refused", _say(o)
+    assert (o.klass, o.torch_fast) == (ts.klass, ts.torch_fast), f"{_say(o)} vs {_say(ts)}"
+
+
 @pytest.mark.parametrize("name", ["bnn_pynq-tfc-1w1a", "bnn_pynq-tfc-1w2a", "bnn_pynq-tfc-2w2a"])
 def test_bnn_pynq_tfc_is_exact(outcome, name):
     o = outcome(name)
