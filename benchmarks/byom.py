@@ -50,7 +50,7 @@ BATCH4_MODELS = ("bnn_pynq-tfc-1w1a", "mlp-no-bias", "cnn-int16-bias")
 CLI_MODELS = ("bnn_pynq-tfc-1w1a", "mlp-float-bias", "cnn-int16-bias", "pre-div255-cnn")
 
 
-def _run_model(entry, exports, workdir, rows, csim_rows, log) -> list:
+def _run_model(entry, exports, workdir, rows, csim_rows, log, cli: bool = True) -> list:
     outcomes, csim_done = [], csim_rows == 0
     if entry.name in BATCH4_MODELS:
         exports = [*exports, *(f"{v}-b4" for v in exports)]
@@ -66,7 +66,7 @@ def _run_model(entry, exports, workdir, rows, csim_rows, log) -> list:
             f"{o.model:32s} {o.export:10s} {o.klass:26s} torch=fast {o.torch_fast}/{o.rows} "
             f"fast=csim {o.fast_csim}/{o.csim_rows} {o.seconds} {o.detail[:160]}"
         )
-    if entry.name in CLI_MODELS:
+    if cli and entry.name in CLI_MODELS:
         with contextlib.redirect_stdout(io.StringIO()):
             o = run_entry(entry, exports[0], workdir, n=rows, csim_rows=min(csim_rows, 16), via="cli")
         outcomes.append(o)
@@ -112,6 +112,7 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, default=Path("docs/byom.md"))
     ap.add_argument("--json", type=Path, default=Path("build/byom/results.json"))
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--no-cli", action="store_true", help="skip the CLI runs of CLI_MODELS")
     ap.add_argument("--status", type=Path, default=None, help="also write the team's status sheet here")
     ap.add_argument("--render", action="store_true", help="only re-render --out/--status from --json")
     a = ap.parse_args(argv)
@@ -119,13 +120,17 @@ def main(argv=None) -> None:
         outcomes = [reclassify(Outcome(**o)) for o in json.loads(a.json.read_text())]
         write_outputs(a, outcomes, 0.0)
         return
-    only = set(filter(None, a.only.split(",")))
+    only = [n for n in a.only.split(",") if n]  # run in the order given
     skip = set(filter(None, a.skip_tag.split(",")))
-    entries = [e for e in CORPUS if (not only or e.name in only) and not (e.tags & skip)]
+    by_name = {e.name: e for e in CORPUS}
+    unknown = [n for n in only if n not in by_name]
+    if unknown:
+        raise SystemExit(f"--only: unknown models {unknown}; valid: {', '.join(by_name)}")
+    entries = [by_name[n] for n in only] if only else [e for e in CORPUS if not (e.tags & skip)]
     workdir = a.workdir or Path(tempfile.mkdtemp(prefix="byom-"))
     t0, outcomes = time.perf_counter(), []
     for entry in entries:
-        outcomes += _run_model(entry, a.exports.split(","), workdir, a.rows, a.csim_rows, print)
+        outcomes += _run_model(entry, a.exports.split(","), workdir, a.rows, a.csim_rows, print, cli=not a.no_cli)
         write_text(a.json, json.dumps([o.to_dict() for o in outcomes], indent=1))  # partial results survive
         if a.status:
             write_text(a.status, status_text(outcomes))
