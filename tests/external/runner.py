@@ -141,11 +141,10 @@ def reclassify(o: Outcome) -> Outcome:
 
 def _error_class(e: BaseException) -> tuple[str, str]:
     """refused (the tool's own one-line error) or internal-error (anything else)."""
-    from fpgadl.errors import FpgadlError
-
     if isinstance(e, CliFailure):
         return ("internal-error" if e.internal or e.code != 2 else "refused"), str(e)
-    if isinstance(e, FpgadlError):
+    # by name: fpgadl's errors module moves between package layouts (fpgadl.errors, fpgadl.core.errors)
+    if any(c.__name__ == "FpgadlError" for c in type(e).__mro__):
         msg = f"{type(e).__name__}: {e}"
         wrapped = WRAPPED_CRASH.search(str(e))
         return ("refused" if e.exit_code == 2 and not wrapped else "internal-error"), msg[:400]
