@@ -84,7 +84,7 @@ def _run_model(entry, exports, workdir, rows, csim_rows, log, cli: bool = True) 
     return outcomes
 
 
-def render(outcomes: list[Outcome], wall: float) -> str:
+def render(outcomes: list[Outcome], wall: float, note: str = "") -> str:
     sources = {e.name: e.source for e in CORPUS}
     counts = summary_counts(outcomes)
     bad = [o for o in outcomes if o.klass in FAILURES]
@@ -108,7 +108,7 @@ def render(outcomes: list[Outcome], wall: float) -> str:
             f"Failures (claims exact but differs, fast != csim, internal error): **{len(bad)}**. "
             f"fast == csim on {csim_ok}/{len(csim)} runs where both engines ran."
             + (f" Wall time {wall / 60:.1f} min." if wall else ""),
-            "",
+            *([note, ""] if note else [""]),
             markdown_table(outcomes, sources),
             "",
         ]
@@ -125,6 +125,7 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, default=Path("docs/byom.md"))
     ap.add_argument("--json", type=Path, default=Path("build/byom/results.json"))
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--note", default="", help="a line for docs/byom.md (e.g. which fpgadl commit ran)")
     ap.add_argument("--no-cli", action="store_true", help="skip the CLI runs of CLI_MODELS")
     ap.add_argument("--status", type=Path, default=None, help="also write the team's status sheet here")
     ap.add_argument("--render", action="store_true", help="only re-render --out/--status from --json (or --merge)")
@@ -163,7 +164,7 @@ def merged(paths: list[Path]) -> list[Outcome]:
 
 
 def write_outputs(a, outcomes, wall: float) -> None:
-    write_text(a.out, render(outcomes, wall))
+    write_text(a.out, render(outcomes, wall, a.note))
     if a.status:
         write_text(a.status, status_text(outcomes))
 
