@@ -88,9 +88,9 @@ def test_reaches_the_required_class(outcome, name):
 
 @pytest.mark.parametrize("name", CSIM_MODELS)
 def test_fast_equals_csim(outcome, name):
-    o = outcome(name)
-    assert o.klass not in FAILURES, _say(o)
+    o = outcome(name)  # whatever the class: the twin must equal the C simulation wherever both run
     assert o.csim_rows == 5 * CSIM_ROWS, f"csim did not run: {_say(o)}"
+    assert o.fast_csim is not None, f"the fast engine did not run: {_say(o)}"
     assert o.fast_csim == o.csim_rows, _say(o)  # runner: np.array_equal on the csim rows
 
 
