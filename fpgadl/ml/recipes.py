@@ -81,7 +81,7 @@ class Recipe(_Strict):
     model: ModelConfig
     quant: QuantConfig = Field(default_factory=QuantConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
-    metric: Literal["accuracy", "mse", "reward", "fidelity"] = "accuracy"
+    metric: Literal["accuracy", "bit_accuracy", "mse", "reward", "fidelity"] = "accuracy"
     floor: float | None = Field(None, description="minimum test metric of the emulated model (max for mse)")
     board: str = "pynq-z2"
     hls: HlsConfig = Field(default_factory=HlsConfig)

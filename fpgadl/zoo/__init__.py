@@ -51,6 +51,7 @@ from fpgadl.zoo import (  # noqa: E402, F401
     dbn,
     dqn,
     gan,
+    logic,
     mlp,
     recurrent,
 )
