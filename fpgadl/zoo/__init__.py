@@ -54,4 +54,5 @@ from fpgadl.zoo import (  # noqa: E402, F401
     logic,
     mlp,
     recurrent,
+    sae,
 )

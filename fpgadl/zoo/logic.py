@@ -56,7 +56,11 @@ def weight_limit(bits: int) -> int:
 def threshold_layer(n_in: int, n_out: int, quant: QuantConfig, last: bool) -> list[torch.nn.Module]:
     """An integer dot product and the step: ReLU then a signed 2-bit integer quantizer."""
     linear = qnn.QuantLinear(
-        n_in, n_out, bias=True, weight_quant=integer_weight(quant.weight_bits), bias_quant=Int16Bias,
+        n_in,
+        n_out,
+        bias=True,
+        weight_quant=integer_weight(quant.weight_bits),
+        bias_quant=Int16Bias,
         return_quant_tensor=True,
     )
     step = qnn.QuantReLU(act_quant=integer_act(2), return_quant_tensor=not last)
@@ -64,7 +68,9 @@ def threshold_layer(n_in: int, n_out: int, quant: QuantConfig, last: bool) -> li
 
 
 def threshold_net(widths: list[int], quant: QuantConfig) -> torch.nn.Sequential:
-    layers: list[torch.nn.Module] = [qnn.QuantIdentity(act_quant=integer_act(quant.input_bits), return_quant_tensor=True)]
+    layers: list[torch.nn.Module] = [
+        qnn.QuantIdentity(act_quant=integer_act(quant.input_bits), return_quant_tensor=True)
+    ]
     for i in range(len(widths) - 1):
         layers += threshold_layer(widths[i], widths[i + 1], quant, last=i == len(widths) - 2)
     return torch.nn.Sequential(*layers)
@@ -75,7 +81,9 @@ def set_units(linear: torch.nn.Module, units: list[dict], bits: int) -> None:
     w = torch.tensor([u["w"] for u in units], dtype=torch.float32)
     theta = torch.tensor([u["theta"] for u in units], dtype=torch.float32)
     if w.shape != linear.weight.shape:
-        raise UsageError(f"threshold unit weights have shape {tuple(w.shape)}; the layer needs {tuple(linear.weight.shape)}")
+        raise UsageError(
+            f"threshold unit weights have shape {tuple(w.shape)}; the layer needs {tuple(linear.weight.shape)}"
+        )
     limit = weight_limit(bits)
     if (w.abs() > limit).any() or (w != w.round()).any() or (theta != theta.round()).any():
         raise UsageError(f"threshold units need integer weights within +-{limit} ({bits}-bit) and integer thresholds")
@@ -111,7 +119,9 @@ def build_perceptron(params: dict, quant: QuantConfig, input_shape: tuple, n_out
 
 
 @register_trainer("mp")
-def train_designed(model: torch.nn.Module, data: Dataset, recipe: Recipe, progress: Progress | None = None) -> TrainResult:
+def train_designed(
+    model: torch.nn.Module, data: Dataset, recipe: Recipe, progress: Progress | None = None
+) -> TrainResult:
     """McCulloch-Pitts units are designed, not trained: record how the designed net scores the table."""
     model.eval()
     score = float(np.mean(torch_predict(model, data.x_val) == data.y_val))
@@ -161,7 +171,9 @@ def two_layer_accuracy(data: Dataset, recipe: Recipe, hidden: int = 4, steps: in
     the course's counterpoint to the single layer (it learns XOR)."""
     torch.manual_seed(recipe.train.seed)
     net = torch.nn.Sequential(
-        torch.nn.Linear(data.x_train.shape[1], hidden), torch.nn.Sigmoid(), torch.nn.Linear(hidden, data.y_train.shape[1])
+        torch.nn.Linear(data.x_train.shape[1], hidden),
+        torch.nn.Sigmoid(),
+        torch.nn.Linear(hidden, data.y_train.shape[1]),
     )
     opt = torch.optim.Adam(net.parameters(), lr=0.05)
     x, t = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
@@ -176,7 +188,9 @@ def two_layer_accuracy(data: Dataset, recipe: Recipe, hidden: int = 4, steps: in
 
 
 @register_trainer("adaline")
-def train_adaline(model: torch.nn.Module, data: Dataset, recipe: Recipe, progress: Progress | None = None) -> TrainResult:
+def train_adaline(
+    model: torch.nn.Module, data: Dataset, recipe: Recipe, progress: Progress | None = None
+) -> TrainResult:
     """Widrow-Hoff LMS (delta rule) on a linear unit, per mini-batch: w += lr mean((t - y) x), with y the
     deployed (quantized) unit's output; no back-propagation through a graph."""
     cfg = recipe.train
@@ -219,8 +233,15 @@ def truth_table_section(run_dir, recipe: Recipe) -> tuple[list[str], dict]:
         for xi, yi, oi in zip(x, y, out)
     ]
     accuracy = {n: float(np.mean(out[:, j] == y[:, j])) for j, n in enumerate(names)}
-    lines = [f"All {len(x)} inputs, outputs of the `{engine}` engine (emulated FPGA):", "", *markdown_table(header, rows)]
-    lines += ["", *markdown_table(["function", "accuracy on the truth table"], [[n, f"{a:.2f}"] for n, a in accuracy.items()])]
+    lines = [
+        f"All {len(x)} inputs, outputs of the `{engine}` engine (emulated FPGA):",
+        "",
+        *markdown_table(header, rows),
+    ]
+    lines += [
+        "",
+        *markdown_table(["function", "accuracy on the truth table"], [[n, f"{a:.2f}"] for n, a in accuracy.items()]),
+    ]
     return lines, {"engine": engine, "accuracy": accuracy, "outputs": out.astype(int).tolist()}
 
 
