@@ -25,6 +25,13 @@ QUICK = {
 QUICK_PARAMS = {
     "dqn-cartpole": {"train.params": {"steps_per_epoch": 300, "warmup": 100, "eval_episodes": 2}},
     "gan-digits": {"train.epochs": 1},
+    # Narrower layers of the same kinds keep the csim compiles short (the layer kinds are what is tested).
+    "cae-digits": {"model.params.channels": [4, 4]},
+    "stacked-ae-digits": {"model.params.hidden": [16, 16], "train.params.pretrain_epochs": 2},
+    "dlt-nn-digits": {"model.params.hidden": [16]},
+    "dlt-sae-digits": {"model.params.hidden": [16], "train.params.pretrain_epochs": 2},
+    "dlt-dbn-digits": {"model.params.hidden": [16, 16], "train.params.pretrain_epochs": 2},
+    "dlt-cnn-digits": {"model.params.channels": [3, 4]},
 }
 
 
