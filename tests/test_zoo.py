@@ -25,6 +25,13 @@ QUICK = {
 QUICK_PARAMS = {
     "dqn-cartpole": {"train.params": {"steps_per_epoch": 300, "warmup": 100, "eval_episodes": 2}},
     "gan-digits": {"train.epochs": 1},
+    # Narrower layers of the same kinds keep the csim compiles short (the layer kinds are what is tested).
+    "cae-digits": {"model.params.channels": [4, 4]},
+    "stacked-ae-digits": {"model.params.hidden": [16, 16], "train.params.pretrain_epochs": 2},
+    "dlt-nn-digits": {"model.params.hidden": [16]},
+    "dlt-sae-digits": {"model.params.hidden": [16], "train.params.pretrain_epochs": 2},
+    "dlt-dbn-digits": {"model.params.hidden": [16, 16], "train.params.pretrain_epochs": 2},
+    "dlt-cnn-digits": {"model.params.channels": [3, 4]},
 }
 
 
@@ -49,17 +56,17 @@ def trained(name: str):
 def test_recipe_builds_and_trains(name):
     recipe, data, model, result = trained(name)
     assert recipe.model.arch in ARCHITECTURES
-    assert result.epochs_run >= 1
+    assert result.epochs_run >= 1 or recipe.family == "mp"  # McCulloch-Pitts units are designed, not trained
     y = torch_predict(model, data.x_test)
     assert y.dtype == np.float32 and np.isfinite(y).all()
-    if recipe.family == "gan":
+    if recipe.family == "gan" or recipe.model.arch == "conv-autoencoder":
         assert y.shape == (len(data.x_test), *data.y_test.shape[1:])
     else:
         assert y.shape == (len(data.x_test), data.n_out)
 
 
 def test_family_trainers_registered():
-    assert {"dbn", "autoencoder", "dqn", "gan"} <= set(TRAINERS)
+    assert {"dbn", "autoencoder", "dqn", "gan", "mp", "perceptron", "adaline", "stacked-ae"} <= set(TRAINERS)
 
 
 def test_mnist1d_is_generated_offline_and_deterministic():
@@ -131,6 +138,11 @@ EXACT = [
     "gan-digits",
     "softmax-mnist1d",
     "mlp-mnist1d",
+    "mp-logic",
+    "perceptron-logic",
+    "adaline-linreg",
+    "l1-ae-digits",
+    "cae-digits",
 ]
 EXACT_SLOW = ["alexnet-digits", "vgg-digits"]
 
@@ -153,10 +165,17 @@ BOUNDED = {
     "mlp-tanh-digits": (0.1, 0.95),
     "gru-mnist1d": (0.5, 0.9),  # after 2 epochs; fully trained: 0.016 (docs/zoo-notes.md)
     "dbn-digits": (0.05, 0.9),
+    "sparse-ae-digits": (0.05, 0.5),
+    "stacked-ae-digits": (0.05, 0.9),
 }
 BOUNDED_SLOW = {
     "resnet-digits": (0.05, 0.97),
     "lstm-mnist1d": (0.2, 0.95),
+    # DeepLearnToolbox parity: the same layer kinds as mlp-tanh-digits, dbn-digits and lenet-digits
+    "dlt-nn-digits": (0.1, 0.95),
+    "dlt-sae-digits": (0.05, 0.9),
+    "dlt-dbn-digits": (0.05, 0.9),
+    "dlt-cnn-digits": (0.05, 0.9),
 }
 
 
@@ -207,3 +226,70 @@ def test_gan_report_shows_the_emulated_sample_grid(runs_dir):
     run_dir = Path(report["run_dir"])
     assert (run_dir / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "![samples](samples.png)" in (run_dir / "report.md").read_text()
+
+
+# --- the course's points, read from the reports of the runs above ------------------------------------
+
+
+def test_mp_neuron_report_checks_the_whole_truth_table_on_the_fpga(runs_dir):
+    report = _run("mp-logic", runs_dir)
+    extra = report["extra"]["data"]
+    x = np.load(Path(report["run_dir"]) / "data/x_test.npy")
+    assert sorted(map(tuple, x.astype(int))) == [(0, 0), (0, 1), (1, 0), (1, 1)]  # all 2^n inputs
+    a, b = x[:, 0].astype(int), x[:, 1].astype(int)
+    expected = np.stack([a & b, a | b, 1 - a, 1 - (a & b), a ^ b], axis=1)
+    for engine in ("torch", "onnxruntime", "csim", "fast"):
+        out = np.load(Path(report["run_dir"]) / f"predictions/{engine}.npy")
+        assert np.array_equal(out, expected.astype(np.float32)), engine
+    assert extra["engine"] == "csim" and extra["accuracy"] == dict.fromkeys(["and", "or", "not", "nand", "xor"], 1.0)
+    assert "| 1 | 1 | 1 / 1 | 1 / 1 | 0 / 0 | 0 / 0 | 0 / 0 |" in (Path(report["run_dir"]) / "report.md").read_text()
+
+
+def test_perceptron_learns_and_or_nand_but_not_xor(runs_dir):
+    report = _run("perceptron-logic", runs_dir)
+    acc = report["extra"]["data"]["accuracy"]  # measured on the csim outputs
+    assert acc["and"] == acc["or"] == acc["nand"] == 1.0
+    assert acc["xor"] <= 0.75
+    assert report["extra"]["data"]["two_layer_backprop"]["xor"] == 1.0
+    assert "XOR is not linearly separable" in (Path(report["run_dir"]) / "report.md").read_text()
+
+
+def test_designed_threshold_units_reject_off_grid_weights():
+    from fpgadl.core.errors import UsageError
+    from fpgadl.ml.recipes import QuantConfig
+
+    layers = [[{"w": [1, 0.5], "theta": 1}]]
+    with pytest.raises(UsageError, match="integer weights"):
+        build_model("threshold-net", {"layers": layers}, QuantConfig(input_bits=2, weight_bits=3), (2,), 1)
+
+
+def test_sparse_autoencoder_reports_mean_hidden_activation_against_its_target(runs_dir):
+    report = _run("sparse-ae-digits", runs_dir)
+    data = report["extra"]["data"]
+    assert data["sparsity_target"] == 0.1 and len(data["hidden"]) == 1
+    assert 0 < data["hidden"][0]["mean_activation"] < 1
+    assert "mean activation" in (Path(report["run_dir"]) / "report.md").read_text()
+
+
+def test_kl_sparsity_penalty_is_zero_at_the_target_and_grows_away_from_it():
+    from fpgadl.zoo.autoencoder import kl_sparsity
+
+    at = kl_sparsity(torch.full((8, 4), 0.1), 0.1)
+    away = kl_sparsity(torch.full((8, 4), 0.5), 0.1)
+    assert float(at) == pytest.approx(0.0, abs=1e-6) and float(away) > 0.5
+
+
+def test_stacked_autoencoder_report_compares_with_no_pretraining(runs_dir):
+    report = _run("stacked-ae-digits", runs_dir)
+    c = report["extra"]["data"]
+    assert 0 < c["no_pretraining_test_accuracy"] <= 1 and 0 < c["pretrained_test_accuracy"] <= 1
+    assert len(c["autoencoder_reconstruction_mse"]) == 2  # two autoencoders pre-trained greedily
+    assert "no pre-training" in (Path(report["run_dir"]) / "report.md").read_text()
+
+
+def test_conv_autoencoder_report_shows_emulated_reconstructions(runs_dir):
+    report = _run("cae-digits", runs_dir)
+    run_dir = Path(report["run_dir"])
+    assert (run_dir / "reconstructions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![reconstructions](reconstructions.png)" in (run_dir / "report.md").read_text()
+    assert report["metrics"]["csim"]["value"] == report["metrics"]["torch"]["value"]  # exact family

@@ -13,6 +13,7 @@ import numpy as np
 
 from fpgadl.estimate.hls import EstimateError
 from fpgadl.flow.pipeline import RunConfig, RunDir
+from fpgadl.ml.extras import report_extra
 from fpgadl.ml.metrics import meets_floor
 
 ENGINE_ORDER = ("torch", "onnxruntime", "csim", "fast")
@@ -98,6 +99,8 @@ def build_report(run: RunDir, cfg: RunConfig) -> dict:
             }
         )
 
+    extra = report_extra(run.path, r)
+    estimate = None
     try:
         estimate = _estimate(run, cfg)
     except EstimateError as e:  # a layer with no estimator rule: the report names it instead of a number
@@ -124,6 +127,7 @@ def build_report(run: RunDir, cfg: RunConfig) -> dict:
         "checks": checks,
         "passed": all(c["passed"] for c in checks),
         "estimate": estimate,
+        "extra": {"title": extra.title, "markdown": extra.markdown, "data": extra.data} if extra else None,
     }
 
 
@@ -190,6 +194,8 @@ def render_markdown(rep: dict) -> str:
         ]
     if (Path(rep.get("run_dir", ".")) / "samples.png").is_file():
         lines += ["", "## Generated samples (emulated FPGA, test latents)", "", "![samples](samples.png)"]
+    if rep.get("extra"):
+        lines += ["", f"## {rep['extra']['title']}", "", *rep["extra"]["markdown"]]
     if rep["warnings"]:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in rep["warnings"]]
     lines += ["", "## Checks", ""]

@@ -31,6 +31,9 @@ CATALOG: dict[str, ArchFacts] = {
     "vgg": ArchFacts(activation_param=None),
     "conv1d": ArchFacts(activation_param=None),
     "generator": ArchFacts(activation_param=None),
+    "conv-autoencoder": ArchFacts(activation_param=None),
+    "threshold-net": ArchFacts(activation_param=None),  # integer weights, a step as a 2-bit quantizer
+    "perceptron": ArchFacts(activation_param=None),
     "resnet": ArchFacts(activation_param=None, inexact="float BatchNorm constants"),
     "gru": ArchFacts(frontend="pytorch", activation_param=None, inexact="recurrent gates are lookup tables"),
     "lstm": ArchFacts(frontend="pytorch", activation_param=None, inexact="recurrent gates are lookup tables"),

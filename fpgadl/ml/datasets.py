@@ -38,11 +38,16 @@ class Dataset:
 
 
 DATASETS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray, int]]] = {}
+# Datasets that are a whole finite domain (a truth table): every split is the full set, so the test split,
+# and with it every emulated stage, covers all 2^n inputs.
+UNSPLIT: set[str] = set()
 
 
-def register_dataset(name: str):
+def register_dataset(name: str, unsplit: bool = False):
     def wrap(fn):
         DATASETS[name] = fn
+        if unsplit:
+            UNSPLIT.add(name)
         return fn
 
     return wrap
@@ -96,6 +101,8 @@ def load_dataset(
     if name not in DATASETS:
         raise UsageError(f"unknown dataset {name!r}; valid: {', '.join(sorted(DATASETS))}")
     x, y, n_classes = _generate(name, json.dumps(params or {}, sort_keys=True))
+    if name in UNSPLIT:
+        return Dataset(name, x, y, x, y, x, y, n_classes=n_classes)
     if subset is not None and subset < len(x):
         idx = np.random.default_rng(seed).permutation(len(x))[:subset]
         x, y = x[idx], y[idx]
@@ -183,3 +190,31 @@ def _cartpole(n_samples: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndar
 
     x, y = collect_states(n_samples, seed)
     return x, y, 2
+
+
+# Two-input logic functions of the threshold-logic recipes; `not` negates the first input.
+LOGIC_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "and": lambda x: x.all(1),
+    "or": lambda x: x.any(1),
+    "nand": lambda x: ~x.all(1),
+    "nor": lambda x: ~x.any(1),
+    "not": lambda x: ~x[:, 0],
+    "xor": lambda x: x.sum(1) % 2 == 1,
+}
+
+
+DEFAULT_LOGIC_FUNCTIONS = ("and", "or", "not", "nand", "xor")
+
+
+@register_dataset("truth-table", unsplit=True)
+def _truth_table(
+    n_inputs: int = 2, functions: tuple[str, ...] = DEFAULT_LOGIC_FUNCTIONS
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """All 2^n binary inputs (0/1, first input most significant) and one 0/1 target column per function
+    (`xor` is the parity of the inputs). Every split is the whole table."""
+    unknown = [f for f in functions if f not in LOGIC_FUNCTIONS]
+    if unknown:
+        raise UsageError(f"truth-table functions {unknown}: valid: {', '.join(LOGIC_FUNCTIONS)}")
+    bits = (np.arange(2**n_inputs)[:, None] >> np.arange(n_inputs)[::-1]) & 1
+    y = np.stack([LOGIC_FUNCTIONS[f](bits.astype(bool)) for f in functions], axis=1)
+    return bits.astype(np.float32), y.astype(np.float32), 0

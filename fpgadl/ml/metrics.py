@@ -39,6 +39,13 @@ def mse(recipe: Recipe, x: np.ndarray, y: np.ndarray, predict: Predict) -> float
     return float(np.mean((out.astype(np.float64) - y.reshape(out.shape)) ** 2))
 
 
+@register_metric("bit_accuracy")
+def bit_accuracy(recipe: Recipe, x: np.ndarray, y: np.ndarray, predict: Predict) -> float:
+    """Fraction of 0/1 outputs equal to their targets (threshold units: every output is one bit)."""
+    out = predict(x)
+    return float(np.mean((out >= 0.5) == (y.reshape(out.shape) >= 0.5)))
+
+
 @register_metric("reward")
 def reward(recipe: Recipe, x: np.ndarray, y: np.ndarray, predict: Predict) -> float:
     """Mean episode reward of the greedy policy argmax Q(s, a), the Q-values from this stage's engine."""

@@ -44,7 +44,7 @@ class QuantConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    arch: str  # a key of fpgadl.zoo.ARCHITECTURES
+    arch: str  # a key of fpgadl.ml.catalog.CATALOG (builders: fpgadl.ml.models)
     params: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -74,7 +74,7 @@ class Recipe(_Strict):
     model: ModelConfig
     quant: QuantConfig = Field(default_factory=QuantConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
-    metric: Literal["accuracy", "mse", "reward", "fidelity"] = "accuracy"
+    metric: Literal["accuracy", "bit_accuracy", "mse", "reward", "fidelity"] = "accuracy"
     floor: float | None = Field(None, description="minimum test metric of the emulated model (max for mse)")
     board: str = DEFAULT_BOARD
     hls: HlsChoices = Field(default_factory=HlsChoices)

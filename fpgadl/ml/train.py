@@ -97,8 +97,14 @@ def _val_score(recipe: Recipe, y_pred: np.ndarray, y_true: np.ndarray) -> float:
 
 
 def train_supervised(
-    model: torch.nn.Module, data: Dataset, recipe: Recipe, progress: Progress | None = None
+    model: torch.nn.Module,
+    data: Dataset,
+    recipe: Recipe,
+    progress: Progress | None = None,
+    penalty: Callable[[], torch.Tensor] | None = None,
 ) -> TrainResult:
+    """`penalty()` is added to every batch's loss after the forward pass (an activity regulariser reads
+    the activations its forward hooks kept)."""
     cfg = recipe.train
     seed_everything(cfg.seed)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -118,6 +124,8 @@ def train_supervised(
             out = as_tensor(model(x_train[idx]))
             target = y_train[idx] if cfg.loss == "cross_entropy" else y_train[idx].reshape(out.shape)
             loss = loss_fn(out, target)
+            if penalty is not None:
+                loss = loss + penalty()
             loss.backward()
             opt.step()
             total += loss.item() * len(idx)

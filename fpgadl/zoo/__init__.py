@@ -36,8 +36,10 @@ from fpgadl.zoo import (  # noqa: E402, F401
     dbn,
     dqn,
     gan,
+    logic,
     mlp,
     recurrent,
+    sae,
 )
 
 __all__ = ["ARCHITECTURES", "build_model", "register", "xavier_init"]
