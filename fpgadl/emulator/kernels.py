@@ -1,6 +1,6 @@
 """All layer kernels of the fast engine; importing this module fills the registry.
 
-The kernels live in topic modules (``kernels_dense``, ``kernels_recurrent``, ``activations``,
+The kernels live in topic modules (``kernels_dense``, ``kernels_recurrent``, ``kernels_rnn``, ``activations``,
 ``softmax``, ``kernels_pool``, ``kernels_norm``, ``kernels_misc``); this module imports them and
 re-exports the registry's entry points.
 """
@@ -12,6 +12,7 @@ from fpgadl.emulator import (  # noqa: F401  (registration)
     kernels_norm,
     kernels_pool,
     kernels_recurrent,
+    kernels_rnn,
     softmax,
 )
 from fpgadl.emulator.registry import (

@@ -19,7 +19,7 @@ X_TEST, Y_TEST = "data/x_test.npy", "data/y_test.npy"
 MODEL, QONNX, QCDQ = "model.pt", "model.qonnx.onnx", "model.qcdq.onnx"
 # Recurrent nets go through hls4ml's PyTorch front end: their ONNX is the float twin, for onnxruntime.
 TWIN_ONNX = "model.twin.onnx"
-RECURRENT_ARCHS = ("gru", "lstm")
+RECURRENT_ARCHS = ("gru", "lstm", "rnn")
 
 
 def is_recurrent(cfg: RunConfig) -> bool:

@@ -436,6 +436,10 @@ def convert_recurrent(model, hls_dir: Path, opts: ConvertOptions, warn=print) ->
     config["Model"]["Strategy"] = opts.strategy.capitalize()
     config["Model"]["ReuseFactor"] = opts.reuse_factor
     spec = twin_spec(model)
+    if spec["kind"] == "rnn" and (opts.strategy != "latency" or opts.io_type != "io_parallel"):
+        raise UsageError(
+            f"SimpleRNN: strategy {opts.strategy}, io {opts.io_type}; fpgadl's template has latency, io_parallel only"
+        )
     warn(
         "note: recurrent layers go through hls4ml's PyTorch front end; their sigmoid/tanh gates are lookup "
         "tables and deviate from torch; layers: rnn"

@@ -117,6 +117,9 @@ def load_project(hls_dir: Path, *, output_dir: Path | None = None, trace: bool =
 def pytorch_model_from(hls_dir: Path, spec: dict, output_dir: Path):
     import torch
 
+    from fpgadl.hls.simple_rnn import register_simple_rnn
+
+    register_simple_rnn()  # hls4ml has no Vivado/Vitis SimpleRNN: fpgadl's template writes it
     from fpgadl.zoo.recurrent import convert_pytorch_twin, rebuild_twin
 
     twin = rebuild_twin(spec["twin"], torch.load(hls_dir / TWIN_WEIGHTS, weights_only=True))

@@ -1,4 +1,4 @@
-"""Recurrent networks (GRU, LSTM) for sequences, with a float twin for hls4ml's PyTorch front end.
+"""Recurrent networks (Elman RNN, GRU, LSTM) for sequences, with a float twin for hls4ml's PyTorch front end.
 
 hls4ml converts recurrent layers only from PyTorch (`convert_from_pytorch_model`), and only plain
 `torch.nn.GRU` / `torch.nn.LSTM` / `torch.nn.RNN` with `batch_first=True`, one layer, unidirectional, no
@@ -47,14 +47,19 @@ def fixed_type(k: int, bits: int, signed: bool = True, rounding: bool = False) -
     return f"{'' if signed else 'u'}fixed<{bits},{bits + k}{mode}>"
 
 
+# arch name -> the plain torch layer hls4ml's PyTorch front end converts (nn.RNN becomes its SimpleRNN,
+# which fpgadl's own template implements: fpgadl/hls/simple_rnn.py)
+RECURRENT_MODULES = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM, "rnn": torch.nn.RNN}
+
+
 class QuantRecurrentNet(torch.nn.Module):
-    """input quantizer -> GRU/LSTM (fake-quantized weights) -> last state quantizer -> float dense."""
+    """input quantizer -> RNN/GRU/LSTM (fake-quantized weights) -> last state quantizer -> float dense."""
 
     def __init__(self, kind: str, input_shape: tuple, hidden: int, n_out: int, quant: QuantConfig):
         super().__init__()
         if len(input_shape) != 2:
             raise ValueError(f"recurrent nets take (timesteps, features) inputs, got {input_shape}")
-        cls = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[kind]
+        cls = RECURRENT_MODULES[kind]
         self.weight_bits = quant.weight_bits
         self.input_shape = tuple(input_shape)
         self.inp = quant_input(quant)
@@ -91,12 +96,12 @@ class QuantRecurrentNet(torch.nn.Module):
 
         state_result: give the recurrent layer's result (its hidden state, fed back every step) the state
         quantizer's type; otherwise `wide` (QAT quantizes only the last state, which the firmware cannot).
-        Default: on for GRU; off for LSTM. hls4ml 1.3.0's LSTM template only compiles when its input,
+        Default: on for GRU and RNN; off for LSTM. hls4ml 1.3.0's LSTM template only compiles when its input,
         result and accumulator types are one type, so for LSTM the input port is `wide` too: the host
         must send inputs already on the input quantizer's grid (they are then held exactly).
         """
         if state_result is None:
-            state_result = isinstance(self.rnn, torch.nn.GRU)
+            state_result = not isinstance(self.rnn, torch.nn.LSTM)
         qi, qs = self.inp.act_quant, self.state.act_quant
         k_in, k_state = (round(math.log2(float(q.scale()))) for q in (qi, qs))
         bits_in, bits_state = int(qi.bit_width()), int(qs.bit_width())
@@ -140,6 +145,12 @@ def build_gru(params: dict, quant: QuantConfig, input_shape: tuple, n_out: int) 
     return _build("gru", params, quant, input_shape, n_out)
 
 
+@register("rnn")
+def build_rnn(params: dict, quant: QuantConfig, input_shape: tuple, n_out: int) -> torch.nn.Module:
+    """One Elman RNN layer, tanh (params: hidden) over (timesteps, features), classifier on the last state."""
+    return _build("rnn", params, quant, input_shape, n_out)
+
+
 @register("lstm")
 def build_lstm(params: dict, quant: QuantConfig, input_shape: tuple, n_out: int) -> torch.nn.Module:
     """One LSTM layer (params: hidden) over (timesteps, features), classifier on the last state."""
@@ -148,7 +159,7 @@ def build_lstm(params: dict, quant: QuantConfig, input_shape: tuple, n_out: int)
 
 def twin_spec(model: QuantRecurrentNet) -> dict:
     """What rebuilds the float twin's module (its weights go to a state_dict file beside it)."""
-    kind = "lstm" if isinstance(model.rnn, torch.nn.LSTM) else "gru"
+    kind = next(k for k, cls in RECURRENT_MODULES.items() if type(model.rnn) is cls)
     return {
         "kind": kind,
         "input_shape": list(model.input_shape),
@@ -158,7 +169,7 @@ def twin_spec(model: QuantRecurrentNet) -> dict:
 
 
 def rebuild_twin(spec: dict, state_dict: dict) -> RecurrentTwin:
-    cls = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[spec["kind"]]
+    cls = RECURRENT_MODULES[spec["kind"]]
     twin = RecurrentTwin(
         cls(spec["input_shape"][1], spec["hidden"], batch_first=True), torch.nn.Linear(spec["hidden"], spec["n_out"])
     )
