@@ -128,6 +128,7 @@ EXACT = [
     "dqn-cartpole",
     "lenet-digits",
     "conv1d-mnist1d",
+    "lenet1d-mnist1d",  # MaxPool1d through fpgadl's clean-up rewrite (MaxPool1dAs2d)
     "gan-digits",
     "softmax-mnist1d",
     "mlp-mnist1d",
