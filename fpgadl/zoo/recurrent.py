@@ -9,7 +9,7 @@ the same rule as Brevitas' *FixedPoint weight quantizers, straight-through gradi
 `float_twin()` returns the plain-torch network with those quantized values written in, which is what
 hls4ml's PyTorch front end converts; `hls_precisions()` gives the ap_fixed types that hold each tensor
 exactly. Gates (sigmoid/tanh) stay float in QAT and are lookup tables in the firmware, so csim deviates
-from torch; docs/zoo-notes.md records by how much.
+from torch; docs/zoo.md records by how much (benchmarks/zoo.py).
 """
 
 from __future__ import annotations
