@@ -147,9 +147,9 @@ def fmt(metric: str, value: float) -> str:
 def cell(metric: str, values: list[float], planned: int) -> str:
     if not values:
         return "not run"
-    if planned == 1:
-        return fmt(metric, values[0])
-    text = f"{fmt(metric, statistics.mean(values))} ± {fmt(metric, statistics.stdev(values) if len(values) > 1 else 0)}"
+    if len(values) == 1:  # no spread from one run
+        return fmt(metric, values[0]) + ("" if planned == 1 else f" (1 of {planned} seeds)")
+    text = f"{fmt(metric, statistics.mean(values))} ± {fmt(metric, statistics.stdev(values))}"
     return text if len(values) == planned else f"{text} ({len(values)} of {planned} seeds)"
 
 
