@@ -160,7 +160,7 @@ def csim_cell(runs: list[dict]) -> str:
     samples = sum(r["n_test"] + r["n_stress"] for r in runs)
     if bad:
         return f"**NO** ({len(bad)} of {len(runs)} runs differ)"
-    return f"yes ({len(runs)} runs, {samples:,} inputs)"
+    return f"yes ({len(runs)} run{'s' if len(runs) > 1 else ''}, {samples:,} inputs)"
 
 
 def goal_cell(name: str, means: dict) -> str:
