@@ -135,6 +135,7 @@ EXACT = [
     "dqn-cartpole",
     "lenet-digits",
     "conv1d-mnist1d",
+    "lenet1d-mnist1d",  # MaxPool1d through fpgadl's clean-up rewrite (MaxPool1dAs2d)
     "gan-digits",
     "softmax-mnist1d",
     "mlp-mnist1d",
@@ -164,6 +165,7 @@ BOUNDED = {
     "mlp-sigmoid-digits": (0.1, 0.9),
     "mlp-tanh-digits": (0.1, 0.95),
     "gru-mnist1d": (0.5, 0.9),  # after 2 epochs; fully trained: 0.016 (docs/zoo-notes.md)
+    "rnn-mnist1d": (0.5, 0.9),  # fpgadl's own SimpleRNN template (tests/test_simple_rnn.py); 2 epochs: 0.25, 99%
     "dbn-digits": (0.05, 0.9),
     "sparse-ae-digits": (0.05, 0.5),
     "stacked-ae-digits": (0.05, 0.9),
@@ -216,7 +218,7 @@ def test_zoo_command_lists_every_recipe_with_its_exact_stages():
     assert set(rows) == set(available_recipes())
     assert rows["mlp-digits"]["bit_exact"] == ["torch", "onnxruntime", "csim", "fast"]
     assert rows["mlp-digits"]["bits"] == {"input": 8, "weight": 8, "act": 8, "bias": 16}
-    for name in ("mlp-sigmoid-digits", "resnet-digits", "gru-mnist1d", "lstm-mnist1d", "dbn-digits"):
+    for name in ("mlp-sigmoid-digits", "resnet-digits", "gru-mnist1d", "lstm-mnist1d", "rnn-mnist1d", "dbn-digits"):
         assert rows[name]["bit_exact"] == ["csim", "fast"], name
     assert set(EXACT) | set(EXACT_SLOW) == {n for n, r in rows.items() if len(r["bit_exact"]) == 4}
 

@@ -78,7 +78,7 @@ def clean(model: onnx.ModelProto, source: str):
     from qonnx.transformation.gemm_to_matmul import GemmToMatMul
     from qonnx.util.cleanup import cleanup_model
 
-    from fpgadl.hls.rewrites import RemoveInverseTransposes, ResizeToChannelsLast
+    from fpgadl.hls.rewrites import MaxPool1dAs2d, RemoveInverseTransposes, ResizeToChannelsLast
 
     model = _strip_initializer_inputs(model)
     ports = [i for i in model.graph.input]
@@ -95,6 +95,7 @@ def clean(model: onnx.ModelProto, source: str):
             mw = mw.transform(ConvertToChannelsLastAndClean(make_input_channels_last=True))
             mw = mw.transform(ResizeToChannelsLast())
             mw = mw.transform(RemoveInverseTransposes())
+            mw = mw.transform(MaxPool1dAs2d())
             mw = mw.transform(GemmToMatMul())
             mw = cleanup_model(mw)
     except Exception as e:

@@ -18,10 +18,11 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from fpgadl.core.errors import UsageError
 from fpgadl.core.options import HlsOptions
 from fpgadl.hls.project import PROJECT_NAME, TWIN_WEIGHTS, ProjectMeta, quiet
 
-RECURRENT = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM}
+RECURRENT = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM, "rnn": torch.nn.RNN}
 
 
 class TwinSource(Protocol):
@@ -105,6 +106,9 @@ def convert_pytorch_twin(twin: RecurrentTwin, config: dict, output_dir: str, **k
 
 def pytorch_model_from(hls_dir: Path, spec: dict, output_dir: Path):
     """Rebuild a project's hls4ml model from its twin weights and fpgadl.json (`spec`)."""
+    from fpgadl.hls.simple_rnn import register_simple_rnn
+
+    register_simple_rnn()  # hls4ml has no Vivado/Vitis SimpleRNN: fpgadl's template writes it
     twin = rebuild_twin(spec["twin"], torch.load(Path(hls_dir) / TWIN_WEIGHTS, weights_only=True))
     config = json.loads(json.dumps(spec["hls_config"]))
     config["PytorchModel"] = twin
@@ -126,6 +130,10 @@ def convert_twin(model: TwinSource, hls_dir: Path, opts: HlsOptions, warn=print)
     config["Model"]["Strategy"] = opts.strategy.capitalize()
     config["Model"]["ReuseFactor"] = opts.reuse_factor
     spec = model.twin_spec()
+    if spec["kind"] == "rnn" and (opts.strategy != "latency" or opts.io_type != "io_parallel"):
+        raise UsageError(
+            f"SimpleRNN: strategy {opts.strategy}, io {opts.io_type}; fpgadl's template has latency, io_parallel only"
+        )
     warn(
         "note: recurrent layers go through hls4ml's PyTorch front end; their sigmoid/tanh gates are lookup "
         "tables and deviate from torch; layers: rnn"

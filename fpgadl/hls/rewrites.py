@@ -1,12 +1,13 @@
 """QONNX graph rewrites hls4ml's ONNX front end needs after qonnx's clean-up (run by `fpgadl.hls.convert.clean`
-after `ConvertToChannelsLastAndClean`; on graphs without Resize they change nothing).
+after `ConvertToChannelsLastAndClean`; on graphs without Resize or 1-D pooling they change nothing).
 
 qonnx's channels-last conversion does not know Resize: it leaves it channels-first, wrapped in
 Transposes, with the RoI input empty (''). hls4ml 1.3.0 then cannot find the shape of input '' and its
 Resize expects channels-last data. `ResizeToChannelsLast` moves the Transpose that follows a Resize above
 it (nearest resizing commutes with a permutation of axes, with the scales permuted alike) and names the
 RoI; `RemoveInverseTransposes` then drops Transpose pairs that cancel. The GAN generator
-(`fpgadl.zoo.gan`) is exact in csim after these two.
+(`fpgadl.zoo.gan`) is exact in csim after these two. `MaxPool1dAs2d` deploys 1-D max pooling, which
+hls4ml's ONNX front end mis-parses, as the equivalent 2-D pooling.
 """
 
 from __future__ import annotations
@@ -79,5 +80,50 @@ class RemoveInverseTransposes(Transformation):
                         n.input[i] = first.input[0]
             g.node.remove(first)
             g.node.remove(second)
+            return model, True
+        return model, False
+
+
+class MaxPool1dAs2d(Transformation):
+    """A 1-D channels-last MaxPool (N, L, C) becomes Reshape -> 2-D MaxPool over (L, 1) -> Reshape.
+
+    hls4ml 1.3.0's ONNX pooling handler reads a 3-D input as (N, C, L) although the graph is channels-last
+    (N, L, C), and never sets the 1-D layer's pad_left/pad_right ("Attribute pad_left of layer MaxPool_0
+    (Pooling1D) not set"); its 2-D path is correct. A 1-D window over L is the 2-D window (k, 1) over
+    (L, 1), so the same maxima are taken: the arithmetic does not change, only the layer kind.
+    """
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        g = model.graph
+        for index, node in enumerate(g.node):
+            shape = model.get_tensor_shape(node.input[0]) if node.op_type == "MaxPool" else None
+            if shape is None or len(shape) != 3 or node.domain != "qonnx.custom_op.channels_last":
+                continue
+            out_shape = model.get_tensor_shape(node.output[0])
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            (k,), (s,) = attrs["kernel_shape"], attrs.get("strides", [1])
+            pad_begin, pad_end = attrs.get("pads", [0, 0])
+            attrs.update(
+                kernel_shape=[k, 1],
+                strides=[s, 1],
+                pads=[pad_begin, 0, pad_end, 0],
+                dilations=[*attrs.get("dilations", [1]), 1],
+            )
+            names = [model.make_new_valueinfo_name() for _ in range(4)]
+            in_4d, out_4d, shape_in, shape_out = names
+            shape_4d = [shape[0], shape[1], 1, shape[2]]
+            model.set_initializer(shape_in, np.array(shape_4d, np.int64))
+            model.set_initializer(shape_out, np.array(out_shape, np.int64))
+            # qonnx infers a channels-last MaxPool's shape from its input's recorded one
+            model.set_tensor_shape(in_4d, shape_4d)
+            model.set_tensor_shape(out_4d, [out_shape[0], out_shape[1], 1, out_shape[2]])
+            new_nodes = [
+                helper.make_node("Reshape", [node.input[0], shape_in], [in_4d], name=f"{node.name}_to_2d"),
+                helper.make_node("MaxPool", [in_4d], [out_4d], name=node.name, domain=node.domain, **attrs),
+                helper.make_node("Reshape", [out_4d, shape_out], [node.output[0]], name=f"{node.name}_to_1d"),
+            ]
+            g.node.remove(node)
+            for offset, new in enumerate(new_nodes):
+                g.node.insert(index + offset, new)
             return model, True
         return model, False

@@ -37,6 +37,7 @@ CATALOG: dict[str, ArchFacts] = {
     "resnet": ArchFacts(activation_param=None, inexact="float BatchNorm constants"),
     "gru": ArchFacts(frontend="pytorch", activation_param=None, inexact="recurrent gates are lookup tables"),
     "lstm": ArchFacts(frontend="pytorch", activation_param=None, inexact="recurrent gates are lookup tables"),
+    "rnn": ArchFacts(frontend="pytorch", activation_param=None, inexact="the recurrent tanh is a lookup table"),
 }
 
 

@@ -134,8 +134,8 @@ def build_conv1d(params: dict, quant: QuantConfig, input_shape: tuple, n_out: in
     """1-D CNN for signals (N, C, L): conv + ReLU stages that halve the length, then a dense classifier.
 
     params: channels (one stage each), kernel, downsample (`stride`: stride-2 convs, the all-convolutional
-    form; `maxpool`: stride-1 conv + MaxPool1d(2), which hls4ml 1.3.0's ONNX front end cannot parse:
-    its 1-D pooling handler never sets pad_left/pad_right), hidden, dropout.
+    form; `maxpool`: stride-1 conv + MaxPool1d(2), LeNet-style, deployed through the clean-up rewrite
+    `fpgadl.hls.rewrites.MaxPool1dAs2d`), hidden, dropout.
     """
     channels, kernel, downsample, hidden, dropout = take(
         params, channels=[16, 16, 16], kernel=5, downsample="stride", hidden=[64], dropout=0.0

@@ -1,4 +1,4 @@
-"""Recurrent networks (GRU, LSTM) for sequences, with a float twin for hls4ml's PyTorch front end.
+"""Recurrent networks (Elman RNN, GRU, LSTM) for sequences, with a float twin for hls4ml's PyTorch front end.
 
 hls4ml converts recurrent layers only from PyTorch (see `fpgadl.hls.pytorch_twin`, whose `TwinSource`
 these models implement). Brevitas' QuantLSTM exports to a QONNX graph of
@@ -8,7 +8,7 @@ the same rule as Brevitas' *FixedPoint weight quantizers, straight-through gradi
 `float_twin()` returns the plain-torch network with those quantized values written in, which is what
 hls4ml's PyTorch front end converts; `hls_precisions()` gives the ap_fixed types that hold each tensor
 exactly. Gates (sigmoid/tanh) stay float in QAT and are lookup tables in the firmware, so csim deviates
-from torch; docs/zoo-notes.md records by how much.
+from torch; docs/zoo.md records by how much (benchmarks/zoo.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import brevitas.nn as qnn
 import torch
 from torch.func import functional_call
 
-from fpgadl.hls.pytorch_twin import RecurrentTwin, empty_twin
+from fpgadl.hls.pytorch_twin import RECURRENT, RecurrentTwin, empty_twin
 from fpgadl.ml.recipes import QuantConfig
 from fpgadl.zoo import register, xavier_init
 from fpgadl.zoo.layers import quant_input, quant_linear, take
@@ -46,14 +46,19 @@ def fixed_type(k: int, bits: int, signed: bool = True, rounding: bool = False) -
     return f"{'' if signed else 'u'}fixed<{bits},{bits + k}{mode}>"
 
 
+# arch name -> the plain torch layer hls4ml's PyTorch front end converts (nn.RNN becomes its SimpleRNN,
+# which fpgadl's own template implements: fpgadl/hls/simple_rnn.py)
+RECURRENT_MODULES = RECURRENT  # kind -> torch module, shared with the PyTorch front end
+
+
 class QuantRecurrentNet(torch.nn.Module):
-    """input quantizer -> GRU/LSTM (fake-quantized weights) -> last state quantizer -> float dense."""
+    """input quantizer -> RNN/GRU/LSTM (fake-quantized weights) -> last state quantizer -> float dense."""
 
     def __init__(self, kind: str, input_shape: tuple, hidden: int, n_out: int, quant: QuantConfig):
         super().__init__()
         if len(input_shape) != 2:
             raise ValueError(f"recurrent nets take (timesteps, features) inputs, got {input_shape}")
-        cls = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[kind]
+        cls = RECURRENT_MODULES[kind]
         self.weight_bits = quant.weight_bits
         self.input_shape = tuple(input_shape)
         self.inp = quant_input(quant)
@@ -72,7 +77,7 @@ class QuantRecurrentNet(torch.nn.Module):
     def twin_spec(self) -> dict:
         """What rebuilds the float twin's module (its weights go to a state_dict file beside it)."""
         return {
-            "kind": "lstm" if isinstance(self.rnn, torch.nn.LSTM) else "gru",
+            "kind": next(k for k, cls in RECURRENT_MODULES.items() if type(self.rnn) is cls),
             "input_shape": list(self.input_shape),
             "hidden": self.rnn.hidden_size,
             "n_out": self.fc.out_features,
@@ -103,12 +108,12 @@ class QuantRecurrentNet(torch.nn.Module):
 
         state_result: give the recurrent layer's result (its hidden state, fed back every step) the state
         quantizer's type; otherwise `wide` (QAT quantizes only the last state, which the firmware cannot).
-        Default: on for GRU; off for LSTM. hls4ml 1.3.0's LSTM template only compiles when its input,
+        Default: on for GRU and RNN; off for LSTM. hls4ml 1.3.0's LSTM template only compiles when its input,
         result and accumulator types are one type, so for LSTM the input port is `wide` too: the host
         must send inputs already on the input quantizer's grid (they are then held exactly).
         """
         if state_result is None:
-            state_result = isinstance(self.rnn, torch.nn.GRU)
+            state_result = not isinstance(self.rnn, torch.nn.LSTM)
         qi, qs = self.inp.act_quant, self.state.act_quant
         k_in, k_state = (round(math.log2(float(q.scale()))) for q in (qi, qs))
         bits_in, bits_state = int(qi.bit_width()), int(qs.bit_width())
@@ -140,6 +145,12 @@ def _build(kind: str, params: dict, quant: QuantConfig, input_shape: tuple, n_ou
 def build_gru(params: dict, quant: QuantConfig, input_shape: tuple, n_out: int) -> torch.nn.Module:
     """One GRU layer (params: hidden) over (timesteps, features), classifier on the last state."""
     return _build("gru", params, quant, input_shape, n_out)
+
+
+@register("rnn")
+def build_rnn(params: dict, quant: QuantConfig, input_shape: tuple, n_out: int) -> torch.nn.Module:
+    """One Elman RNN layer, tanh (params: hidden) over (timesteps, features), classifier on the last state."""
+    return _build("rnn", params, quant, input_shape, n_out)
 
 
 @register("lstm")
