@@ -93,6 +93,8 @@ def hls(
     target_latency_cycles: int | None = None,
     target_ii: int | None = None,
     synth: bool = False,
+    sample: np.ndarray | None = None,
+    strict: bool = False,
     warn: Callable[[str], None] = print,
 ):
     """Convert a user's QONNX file (from Brevitas' export_qonnx) into a complete hls4ml project in `out`.
@@ -127,8 +129,28 @@ def hls(
         backend="Vivado" if vendor == "vivado_hls" else "Vitis",
     )
     meta = convert(model, out, opts, warn=warn)
+    meta = _probe(out, meta, sample, strict, warn)
     if synth:
         synthesize(out)
+    return meta
+
+
+def _probe(out: Path, meta, sample: np.ndarray | None, strict: bool, warn: Callable[[str], None]):
+    """Measure exactness against the QONNX reference (fpgadl.hls.probe); --strict fails on a mismatch."""
+    from fpgadl.core.errors import CheckFailed
+    from fpgadl.hls.probe import record_probe, summary_line
+
+    if meta.frontend != "onnx":
+        return meta
+    meta = record_probe(out, sample)
+    p = meta.probe
+    if p["identical_rows"] != p["rows"]:
+        warn(f"warning: the firmware differs from the QONNX reference: {summary_line(meta)}")
+        if strict:
+            raise CheckFailed(
+                f"{out}: not exact: {p['rows'] - p['identical_rows']} of {p['rows']} probe rows differ from the "
+                f"QONNX reference (max |diff| {p['max_abs_diff']:.3g}, first at layer {p['first_divergent_layer']})"
+            )
     return meta
 
 

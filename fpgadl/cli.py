@@ -184,6 +184,8 @@ def hls(
     target_latency: Annotated[int | None, typer.Option(help="latency target in cycles for --fit")] = None,
     target_ii: Annotated[int | None, typer.Option(help="initiation interval target for --fit")] = None,
     synth: Annotated[bool, typer.Option("--synth", help="run vendor HLS synthesis (needs vitis_hls)")] = False,
+    sample: Annotated[Path | None, typer.Option("--sample", help=".npy inputs the exactness probe adds")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="exit 1 if the probe finds any difference")] = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
     quiet: QuietOpt = False,
@@ -211,6 +213,8 @@ def hls(
         target_latency_cycles=target_latency,
         target_ii=target_ii,
         synth=synth,
+        sample=api.load_array(sample, "--sample") if sample else None,
+        strict=strict,
         warn=ui.warn,
     )
     project = out or Path("build") / f"{model.name.split('.')[0]}-hls"
@@ -218,8 +222,11 @@ def hls(
     summary["project"] = str(project)
     _emit(as_json, summary)
     if not as_json:
-        out_msg = f"project: {project}  (part {meta.part}, input port {meta.input_type}, exact: {meta.exact})"
+        from fpgadl.hls.probe import summary_line
+
+        out_msg = f"project: {project}  (part {meta.part}, input port {meta.input_type})"
         stdout.print(out_msg, highlight=False)
+        stdout.print(summary_line(meta), highlight=False)
 
 
 def _parse_resources(text: str | None) -> dict[str, int]:

@@ -20,6 +20,7 @@ import onnx
 
 from fpgadl.core.artifacts import atomic_dir, write_json
 from fpgadl.core.errors import UsageError
+from fpgadl.hls.hostops import describe, host_ops_of
 from fpgadl.hls.project import (
     CLEAN_MODEL,
     META_FILE,
@@ -98,7 +99,8 @@ def clean(model: onnx.ModelProto, source: str):
     from qonnx.transformation.gemm_to_matmul import GemmToMatMul
     from qonnx.util.cleanup import cleanup_model
 
-    from fpgadl.hls.rewrites import RemoveInverseTransposes, ResizeToChannelsLast
+    from fpgadl.hls.hostops import SplitHostOps
+    from fpgadl.hls.rewrites import GemmZeroBias, RemoveInverseTransposes, ResizeToChannelsLast
 
     model = _strip_initializer_inputs(model)
     ports = [i for i in model.graph.input]
@@ -112,9 +114,11 @@ def clean(model: onnx.ModelProto, source: str):
         with quiet():
             mw = ModelWrapper(model)
             mw = cleanup_model(mw)
+            mw = mw.transform(SplitHostOps())  # before channels-last: the ops keep the ONNX layout
             mw = mw.transform(ConvertToChannelsLastAndClean(make_input_channels_last=True))
             mw = mw.transform(ResizeToChannelsLast())
             mw = mw.transform(RemoveInverseTransposes())
+            mw = mw.transform(GemmZeroBias())
             mw = mw.transform(GemmToMatMul())
             mw = cleanup_model(mw)
     except Exception as e:
@@ -341,6 +345,9 @@ def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) ->
             "exactness); layers: " + ", ".join(affine)
         )
     input_type, input_exact = input_port_type(mw, quants)
+    host_ops = host_ops_of(mw)
+    if host_ops:
+        warn(f"note: pre-processing before the input quantizer runs on the host in float32: {describe(host_ops)}")
     if input_type is None:
         warn("warning: the model has no input quantizer; inputs are cast to hls4ml's default type ap_fixed<16,6>")
 
@@ -369,6 +376,7 @@ def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) ->
         exact=not inexact and not lut and not affine and input_exact,
         inexact_layers=inexact + lut + affine,
         quant_nodes=[asdict(q) for q in quants],
+        host_ops=host_ops or None,
     )
     if inexact or affine:
         with quiet():
