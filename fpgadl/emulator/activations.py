@@ -155,6 +155,10 @@ def activation(layer):
     (x_t,) = input_types(layer)
     res_t = result_type(layer)
     name = _function_name(layer)
+    if name == "binary_tanh":
+        from fpgadl.emulator.kernels_binary import binary_tanh
+
+        return binary_tanh(layer)
     if name == "linear":
         return _elementwise(layer, lambda m: convert(m, x_t, res_t))
     if name == "relu":

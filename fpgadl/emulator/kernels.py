@@ -7,6 +7,7 @@ re-exports the registry's entry points.
 
 from fpgadl.emulator import (  # noqa: F401  (registration)
     activations,
+    kernels_binary,
     kernels_dense,
     kernels_misc,
     kernels_norm,

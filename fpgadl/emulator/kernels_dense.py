@@ -196,6 +196,10 @@ def _layer_arith(layer) -> DenseArithmetic:
 
 @register("Dense")
 def dense(layer):
+    from fpgadl.emulator.kernels_binary import binary_dense, is_xnor
+
+    if is_xnor(layer.get_input_variable().type.precision) or is_xnor(layer.types["weight_t"].precision):
+        return binary_dense(layer)
     arith = _layer_arith(layer)
     out_shape = tuple(layer.get_output_variable().shape)
     n_in = arith.w.shape[0]

@@ -20,6 +20,7 @@ import onnx
 
 from fpgadl.core.artifacts import atomic_dir, write_json
 from fpgadl.core.errors import UsageError
+from fpgadl.hls.audit import apply_static_verdict, audit_conversion
 from fpgadl.hls.hostops import describe, host_ops_of
 from fpgadl.hls.project import (
     CLEAN_MODEL,
@@ -181,6 +182,10 @@ def quant_nodes(mw) -> list[QuantInfo]:
 EXTRA_INPUT_FRAC_BITS = 8
 
 
+# A BipolarQuant keeps only the sign (x >= 0 -> +1): truncation never changes a sign, saturation never wraps.
+BIPOLAR_INPUT_PORT = "fixed<16,6,TRN,SAT>"
+
+
 def input_port_type(mw, quants: list[QuantInfo]) -> tuple[str | None, bool]:
     """The ap type of the FPGA's input port, and whether it reproduces the input quantizer exactly.
 
@@ -188,6 +193,8 @@ def input_port_type(mw, quants: list[QuantInfo]) -> tuple[str | None, bool]:
     another scale no ap type equals it; the port then covers the quantizer's range with extra fractional
     bits and saturates, so out-of-range inputs clamp instead of wrapping."""
     inp = mw.graph.input[0].name
+    if any(n.op_type == "BipolarQuant" for n in mw.find_consumers(inp) or []):
+        return BIPOLAR_INPUT_PORT, True
     first = [n for n in mw.find_consumers(inp) or [] if n.op_type == "Quant"]
     if not first:
         return None, False
@@ -378,10 +385,17 @@ def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) ->
         quant_nodes=[asdict(q) for q in quants],
         host_ops=host_ops or None,
     )
+    apply_static_verdict(meta, mw, warn)
     if inexact or affine:
         with quiet():
             draft = hls_model_from(mw, asdict(meta), Path("fpgadl-scale-draft"))
         widen_scale_bias_types(draft, config)
+    meta.audit = audit_conversion(
+        lambda: hls_model_from(mw, asdict(meta), Path("fpgadl-audit-draft")), config, config_names
+    )
+    for finding in meta.audit:
+        if "unfixable" in finding:
+            warn(f"warning: a type cannot be made wide enough: {finding['unfixable']}")
     if opts.fit:
         from fpgadl.estimate import fit
 
