@@ -22,7 +22,15 @@ from dataclasses import dataclass
 import numpy as np
 
 MAX_WIDTH = 64  # widest ap_fixed the fast engine's int64 mantissas (and sane firmware) take
-CONSTANT_LAYERS = ("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D", "ApplyAlpha", "BatchNormalization")
+CONSTANT_LAYERS = (
+    "Dense",
+    "Conv1D",
+    "Conv2D",
+    "PointwiseConv1D",
+    "PointwiseConv2D",
+    "ApplyAlpha",
+    "BatchNormalization",
+)
 DENSE_LAYERS = ("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D")
 PASS_THROUGH = ("Reshape", "Transpose", "Flatten", "ZeroPadding1D", "ZeroPadding2D", "Resize", "Repack", "Concatenate")
 
@@ -239,7 +247,9 @@ def audit_model(hls_model) -> tuple[dict[str, dict[str, str]], list[dict]]:
         unfixable += bad
         if layer_edits:
             edits[layer.name] = layer_edits
-        result = _type_range(var.type.precision, out) if "result" in type_edits else _after_cast(out, var.type.precision)
+        result = (
+            _type_range(var.type.precision, out) if "result" in type_edits else _after_cast(out, var.type.precision)
+        )
         for name in layer.outputs:
             ranges[name] = out if "result" in type_edits else result
     return edits, unfixable
@@ -301,5 +311,7 @@ def apply_static_verdict(meta, mw, warn) -> None:
     if others:
         warn("note: float constants outside quantizers are folded and rounded by hls4ml; layers: " + ", ".join(others))
     meta.inexact_layers = list(dict.fromkeys([*meta.inexact_layers, *biases, *others]))
+    if meta.exact and biases and not others:
+        meta.verdict, meta.verdict_reason = "exact-except-float32", "float32 rounding in torch: " + ", ".join(biases)
     meta.exact = bool(meta.exact and not biases and not others)
     meta.static_exact = meta.exact

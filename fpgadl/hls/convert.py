@@ -22,6 +22,7 @@ from fpgadl.core.artifacts import atomic_dir, write_json
 from fpgadl.core.errors import UsageError
 from fpgadl.hls.audit import apply_static_verdict, audit_conversion
 from fpgadl.hls.hostops import describe, host_ops_of
+from fpgadl.hls.preflight import preflight
 from fpgadl.hls.project import (
     CLEAN_MODEL,
     META_FILE,
@@ -328,6 +329,7 @@ def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) ->
     original = load_onnx(onnx_path)
     onnx_input = original.graph.input[0].name if original.graph.input else ""
     original = _strip_initializer_inputs(original)
+    preflight(original, source)
     mw = clean(onnx.ModelProto.FromString(original.SerializeToString()), source)
     check_supported(mw, original, source)
     quants = quant_nodes(mw)

@@ -46,7 +46,9 @@ class SplitHostOps(Transformation):
             out_shape = model.get_tensor_shape(node.output[0])
             if value is None or (shape is not None and out_shape is not None and list(out_shape) != list(shape)):
                 break
-            ops.append({"op": node.op_type, "value": value.tolist(), "shape": list(value.shape), "const_first": const_first})
+            ops.append(
+                {"op": node.op_type, "value": value.tolist(), "shape": list(value.shape), "const_first": const_first}
+            )
             chain.append(node)
             tensor = node.output[0]
         consumers = model.find_consumers(tensor) or []

@@ -129,14 +129,35 @@ def record_probe(hls_dir: Path, sample: np.ndarray | None = None) -> ProjectMeta
     hls_dir = Path(hls_dir)
     meta = ProjectMeta.load(hls_dir)
     if meta.frontend != "onnx":
-        raise UsageError(f"{hls_dir}: the probe needs a QONNX project (this one comes from the {meta.frontend} front end)")
+        raise UsageError(
+            f"{hls_dir}: the probe needs a QONNX project (this one comes from the {meta.frontend} front end)"
+        )
     verdict = run_probe(hls_dir, sample)
     if meta.static_exact is None:
         meta.static_exact = meta.exact
     meta.probe = verdict
     meta.exact = bool(meta.static_exact and verdict["identical_rows"] == verdict["rows"])
+    _classify(meta)
     write_json(hls_dir / META_FILE, asdict(meta))
     return meta
+
+
+FLOAT32_FLOOR = 0.999  # "exact except float32 rounding in torch" needs this fraction of probe rows identical
+
+
+def _classify(meta: ProjectMeta) -> None:
+    p = meta.probe
+    if meta.exact:
+        meta.verdict, meta.verdict_reason = "exact", None
+    elif meta.verdict == "exact-except-float32" and p["identical_fraction"] >= FLOAT32_FLOOR:
+        pass  # the static reason (float biases) stands, and the probe agrees
+    else:
+        layers = ", ".join(meta.inexact_layers) or "none named statically"
+        meta.verdict = "twin-only"
+        meta.verdict_reason = (
+            f"probe: {p['identical_rows']}/{p['rows']} rows identical, first diverging layer "
+            f"{p['first_divergent_layer']}; inexact layers: {layers}"
+        )
 
 
 def summary_line(meta: ProjectMeta) -> str:
@@ -148,4 +169,4 @@ def summary_line(meta: ProjectMeta) -> str:
     if p["identical_rows"] != p["rows"]:
         measured += f", max |diff| {p['max_abs_diff']:.3g}, first diverging layer {p['first_divergent_layer']}"
     static = "" if meta.static_exact else f" (inexact layers: {', '.join(meta.inexact_layers) or 'none named'})"
-    return f"exact: {meta.exact}{static}; {measured} ({p['seconds']} s)"
+    return f"exact: {meta.exact} ({meta.verdict}){static}; {measured} ({p['seconds']} s)"

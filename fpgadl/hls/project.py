@@ -54,6 +54,8 @@ class ProjectMeta:
     static_exact: bool | None = None  # what the ops and types allow, before the probe measured it
     probe: dict | None = None  # fpgadl.hls.probe: QONNX reference vs fast engine on generated inputs
     audit: list[dict] | None = None  # fpgadl.hls.audit: types widened so nothing can overflow
+    verdict: str | None = None  # "exact" | "exact-except-float32" | "twin-only" (fast == csim only)
+    verdict_reason: str | None = None
     fpgadl_version: str = "0.1.0"
 
     @staticmethod

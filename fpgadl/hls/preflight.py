@@ -1,0 +1,37 @@
+"""Preflight: refuse a model in seconds, before qonnx's clean-up and hls4ml's passes (minutes on a MobileNet).
+
+Every node of the user's graph must be an op the converter takes (hls4ml's ONNX front end, qonnx's Quant
+family) or one qonnx's clean-up folds away because all its inputs are constants (the Shape/Gather/Concat
+arithmetic exporters write around Reshape). Anything else is a one-line exit-2 error naming the op, the
+node as the user's file names it, and what is supported.
+"""
+
+from __future__ import annotations
+
+import onnx
+
+from fpgadl.core.errors import UsageError
+
+# Ops the clean-up removes or rewrites into supported ones (Gemm -> MatMul, Flatten -> Reshape, ...).
+CLEANED_OPS = ("Gemm", "Flatten", "Identity", "Dropout", "Shape", "Gather", "Unsqueeze", "Squeeze", "Cast")
+
+
+def supported_ops() -> set[str]:
+    from hls4ml.converters.onnx_to_hls import get_supported_onnx_layers
+
+    return set(get_supported_onnx_layers()) | set(CLEANED_OPS)
+
+
+def preflight(model: onnx.ModelProto, source: str) -> None:
+    """Raise UsageError for the first node no later stage can take (constant sub-graphs are folded)."""
+    supported = supported_ops()
+    constant = {i.name for i in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant" or (node.input and all(not i or i in constant for i in node.input)):
+            constant.update(node.output)  # qonnx's FoldConstants evaluates it away
+            continue
+        if node.op_type not in supported:
+            raise UsageError(
+                f"{source}: node '{node.name or node.output[0]}' has op {node.op_type}, which fpgadl cannot convert "
+                f"(supported: {', '.join(sorted(supported))})"
+            )
