@@ -11,7 +11,9 @@ input port's type and goes layer by layer through the *actual* constants: for ev
   because saturating there is the model's own arithmetic), so each must hold its tensor's whole range with
   every fractional bit. Too small: widened through the hls4ml config, and the conversion is run again.
 
-What cannot be widened (wider than `MAX_WIDTH` bits) is reported with the layer and the range.
+A type that would need more than `MAX_WIDTH` bits (hls4ml's inference can reach 70 bits once constants are
+exact; non-power-of-two scales) keeps its range and loses the lowest fractional bits instead: that rounding
+is reported with the layer (`rounded`), and the probe measures it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MAX_WIDTH = 64  # widest ap_fixed the fast engine's int64 mantissas (and sane firmware) take
+MAX_WIDTH = 60  # widest type the audit writes: int64 mantissas (and the fast engine's 62-bit sums) hold it
+MAX_CONSTANT_WIDTH = 40  # float32 constants of very different magnitudes beyond this are rounded (reported)
 CONSTANT_LAYERS = (
     "Dense",
     "Conv1D",
@@ -69,9 +72,12 @@ def integer_bits(bound: float, signed: bool = True) -> int:
     return max(1, math.floor(math.log2(bound)) + 1 + int(signed))
 
 
-def covering(lo: float, hi: float, frac: int) -> str:
+def covering(lo: float, hi: float, frac: int, max_width: int = MAX_WIDTH) -> tuple[str, bool]:
+    """A signed type holding [lo, hi] with `frac` fractional bits, or with fewer if that exceeds max_width;
+    the flag says whether it is exact."""
     integer = integer_bits(max(abs(lo), abs(hi)))
-    return f"fixed<{integer + max(frac, -integer + 1)},{integer}>"
+    kept = min(max(frac, -integer + 1), max_width - integer)
+    return f"fixed<{integer + kept},{integer}>", kept >= frac
 
 
 def _fixed(precision):
@@ -193,44 +199,66 @@ def _layer_ranges(layer, ins: list[Range]) -> tuple[dict[str, Range], Range]:
     return {}, _type_range(var.type.precision, Range(-np.inf, np.inf, 0))  # tables, thresholds: the type itself
 
 
-def _constant_edits(layer) -> dict[str, str]:
+def _constant_edits(layer) -> tuple[dict[str, str], list[dict]]:
     """Float constants the layer's types do not hold exactly -> types that do (where float32 holds them)."""
-    edits = {}
+    edits, rounded = {}, []
     if layer.class_name not in CONSTANT_LAYERS:
-        return edits
-    for key in ("bias", "scale"):
+        return edits, rounded
+    x_t = _fixed(layer.get_input_variable().type.precision)
+    x_width, x_frac = (x_t.width, x_t.frac) if x_t is not None else (1, 0)
+    scale_frac = None
+    for key in ("scale", "bias"):
         data = _weights(layer, key)
         t_name = f"{key}_t"
         if data is None or t_name not in layer.types or _is_xnor(layer.types[t_name].precision):
             continue
         t = _fixed(layer.types[t_name].precision)
         need = Range(float(data.min(initial=0)), float(data.max(initial=0)), exact_frac_bits(data))
+        limit = MAX_CONSTANT_WIDTH
+        if layer.class_name in ("ApplyAlpha", "BatchNormalization"):
+            # normalize() computes data * scale + bias in one full-precision sum: keep it within 60 bits
+            limit = min(limit, MAX_WIDTH - x_width - 2)
+            if key == "bias" and scale_frac is not None:
+                limit = min(limit, integer_bits(max(abs(need.lo), abs(need.hi))) + x_frac + scale_frac)
+        if key == "scale" and t is not None:
+            scale_frac = t.frac
         if t is None or not _holds(t, need):
-            edits[key] = covering(need.lo, need.hi, need.frac)
-    return edits
+            edits[key], exact = covering(need.lo, need.hi, need.frac, limit)
+            if key == "scale":
+                scale_frac = int(edits[key][6:-1].split(",")[0]) - int(edits[key][6:-1].split(",")[1])
+            if not exact:
+                rounded.append({"layer": layer.name, "type": t_name, "rounded": edits[key], "frac_bits": need.frac})
+    return edits, rounded
 
 
-def _type_edits(layer, internal: dict[str, Range], out: Range) -> tuple[dict[str, str], list[dict]]:
-    """WRAP types too small for their range -> covering types (or a finding where none can be built)."""
-    edits, unfixable = {}, []
+def _type_edits(layer, internal: dict[str, Range], out: Range, exact: bool) -> tuple[dict[str, str], list[dict]]:
+    """WRAP types too small for their range, or any type too wide to build -> covering types. Not `exact`
+    (non-power-of-two scales): only the range is checked, the type's fractional bits are kept."""
+    edits, rounded = {}, []
     for key, r in [*internal.items(), ("result", out)]:
         nt = layer.types.get(f"{key}_t")
         if nt is None or _is_xnor(nt.precision) or not np.isfinite(r.lo) or not np.isfinite(r.hi):
             continue
         t = _fixed(nt.precision)
-        if t is None or t.saturation != "WRAP" or _holds(t, r):
+        too_wide = t is not None and t.width > MAX_WIDTH
+        if t is not None and not exact:
+            r = Range(r.lo, r.hi, min(r.frac, t.frac))
+        if t is None or (not too_wide and (t.saturation != "WRAP" or _holds(t, r))):
             continue
-        wanted = covering(r.lo, r.hi, r.frac)
-        width = int(wanted.split("<")[1].split(",")[0])
-        if width > MAX_WIDTH:
-            unfixable.append({"layer": layer.name, "type": f"{key}_t", "range": [r.lo, r.hi], "frac_bits": r.frac})
-            continue
+        wanted, exact = covering(r.lo, r.hi, r.frac)
+        if wanted == f"fixed<{t.width},{t.integer}>" and t.signed:
+            continue  # already the widest the audit builds (a rounded one, reported when it was set)
         edits[key] = wanted
-    return edits, unfixable
+        if not exact:
+            rounded.append({"layer": layer.name, "type": f"{key}_t", "rounded": edits[key], "frac_bits": r.frac})
+    return edits, rounded
 
 
-def audit_model(hls_model) -> tuple[dict[str, dict[str, str]], list[dict]]:
-    """One pass over a converted model: {layer: {precision key: new type}} and what cannot be fixed."""
+def audit_model(hls_model, exact_constants: bool = True) -> tuple[dict[str, dict[str, str]], list[dict]]:
+    """One pass over a converted model: {layer: {precision key: new type}} and what had to be rounded.
+
+    `exact_constants`: give float constants exact types (pointless, and wide, when quantizer scales that
+    are not powers of two make the model inexact anyway; overflow is checked either way)."""
     ranges: dict[str, Range] = {}
     edits: dict[str, dict[str, str]] = {}
     unfixable: list[dict] = []
@@ -241,10 +269,10 @@ def audit_model(hls_model) -> tuple[dict[str, dict[str, str]], list[dict]]:
             continue
         ins = [ranges[n] for n in layer.inputs if n in ranges]
         internal, out = _layer_ranges(layer, ins) if ins else ({}, _type_range(var.type.precision, Range(0, 0, 0)))
-        layer_edits = _constant_edits(layer)
-        type_edits, bad = _type_edits(layer, internal, out)
+        layer_edits, bad = _constant_edits(layer) if exact_constants else ({}, [])
+        type_edits, bad_types = _type_edits(layer, internal, out, exact_constants)
         layer_edits.update(type_edits)
-        unfixable += bad
+        unfixable += bad + bad_types
         if layer_edits:
             edits[layer.name] = layer_edits
         result = (
@@ -258,15 +286,17 @@ def audit_model(hls_model) -> tuple[dict[str, dict[str, str]], list[dict]]:
 MAX_ROUNDS = 4  # each round widens what the previous one showed; hls4ml re-infers the rest
 
 
-def audit_conversion(draft_fn, config: dict, config_names) -> list[dict]:
-    """Convert, audit, widen in `config`, convert again, until nothing is too small; returns the findings.
+def audit_conversion(draft_fn, config: dict, config_names, exact_constants: bool = True) -> list[dict]:
+    """Convert, audit, widen in `config`, convert again, until nothing is too small; returns the findings
+    (`widened_to` per layer and type; `rounded` where exact would exceed the widest type built).
 
     `draft_fn()` runs hls4ml's conversion with the current config (no compile)."""
     findings: list[dict] = []
     for _ in range(MAX_ROUNDS):
-        edits, unfixable = audit_model(draft_fn())
+        edits, rounded = audit_model(draft_fn(), exact_constants)
+        findings += [{"rounded": r} for r in rounded if {"rounded": r} not in findings]
         if not edits:
-            return findings + [{"unfixable": u} for u in unfixable]
+            break
         for layer, types in edits.items():
             for key in config_names(layer, config):
                 prec = config["LayerName"].setdefault(key, {}).setdefault("Precision", {})
@@ -303,7 +333,7 @@ def float_constant_nodes(mw) -> tuple[list[str], list[str]]:
 def apply_static_verdict(meta, mw, warn) -> None:
     """Fold the float-constant findings into the project's static verdict (`exact`, `inexact_layers`)."""
     biases, others = float_constant_nodes(mw)
-    if biases:
+    if biases and meta.exact:
         warn(
             "note: float (unquantized) biases are held exactly, but torch rounds each biased sum to float32: "
             "exact except float32 rounding in torch; layers: " + ", ".join(biases)

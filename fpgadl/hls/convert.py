@@ -393,11 +393,14 @@ def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) ->
             draft = hls_model_from(mw, asdict(meta), Path("fpgadl-scale-draft"))
         widen_scale_bias_types(draft, config)
     meta.audit = audit_conversion(
-        lambda: hls_model_from(mw, asdict(meta), Path("fpgadl-audit-draft")), config, config_names
+        lambda: hls_model_from(mw, asdict(meta), Path("fpgadl-audit-draft")),
+        config,
+        config_names,
+        exact_constants=meta.exact or meta.verdict == "exact-except-float32",
     )
-    for finding in meta.audit:
-        if "unfixable" in finding:
-            warn(f"warning: a type cannot be made wide enough: {finding['unfixable']}")
+    rounded = sorted({f"{f['rounded']['layer']}.{f['rounded']['type']}" for f in meta.audit if "rounded" in f})
+    if rounded:
+        warn("note: exact types would exceed 60 bits here; rounded (measured by the probe): " + ", ".join(rounded))
     if opts.fit:
         from fpgadl.estimate import fit
 
