@@ -20,7 +20,7 @@ import time
 import warnings
 from pathlib import Path
 
-from fpgadl.artifacts import write_text
+from fpgadl.core.artifacts import write_text
 from tests.external.corpus import CORPUS
 from tests.external.runner import FAILURES, Outcome, reclassify, run_entry
 from tests.external.table import markdown_table, status_table, summary_counts
