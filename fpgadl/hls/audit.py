@@ -205,8 +205,7 @@ def _constant_edits(layer) -> tuple[dict[str, str], list[dict]]:
     if layer.class_name not in CONSTANT_LAYERS:
         return edits, rounded
     x_t = _fixed(layer.get_input_variable().type.precision)
-    x_width, x_frac = (x_t.width, x_t.frac) if x_t is not None else (1, 0)
-    scale_frac = None
+    x_width = x_t.width if x_t is not None else 1
     for key in ("scale", "bias"):
         data = _weights(layer, key)
         t_name = f"{key}_t"
@@ -215,17 +214,11 @@ def _constant_edits(layer) -> tuple[dict[str, str], list[dict]]:
         t = _fixed(layer.types[t_name].precision)
         need = Range(float(data.min(initial=0)), float(data.max(initial=0)), exact_frac_bits(data))
         limit = MAX_CONSTANT_WIDTH
-        if layer.class_name in ("ApplyAlpha", "BatchNormalization"):
-            # normalize() computes data * scale + bias in one full-precision sum: keep it within 60 bits
+        if key == "scale" and layer.class_name in ("ApplyAlpha", "BatchNormalization"):
+            # normalize() computes data * scale in full precision: keep the product within 60 bits
             limit = min(limit, MAX_WIDTH - x_width - 2)
-            if key == "bias" and scale_frac is not None:
-                limit = min(limit, integer_bits(max(abs(need.lo), abs(need.hi))) + x_frac + scale_frac)
-        if key == "scale" and t is not None:
-            scale_frac = t.frac
         if t is None or not _holds(t, need):
             edits[key], exact = covering(need.lo, need.hi, need.frac, limit)
-            if key == "scale":
-                scale_frac = int(edits[key][6:-1].split(",")[0]) - int(edits[key][6:-1].split(",")[1])
             if not exact:
                 rounded.append({"layer": layer.name, "type": t_name, "rounded": edits[key], "frac_bits": need.frac})
     return edits, rounded

@@ -396,7 +396,7 @@ def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) ->
         lambda: hls_model_from(mw, asdict(meta), Path("fpgadl-audit-draft")),
         config,
         config_names,
-        exact_constants=meta.exact or meta.verdict == "exact-except-float32",
+        exact_constants=not inexact,  # with non-power-of-two scales nothing downstream is exact anyway
     )
     rounded = sorted({f"{f['rounded']['layer']}.{f['rounded']['type']}" for f in meta.audit if "rounded" in f})
     if rounded:
