@@ -392,12 +392,15 @@ def convert(onnx_path: Path, hls_dir: Path, opts: ConvertOptions, warn=print) ->
         with quiet():
             draft = hls_model_from(mw, asdict(meta), Path("fpgadl-scale-draft"))
         widen_scale_bias_types(draft, config)
-    meta.audit = audit_conversion(
-        lambda: hls_model_from(mw, asdict(meta), Path("fpgadl-audit-draft")),
-        config,
-        config_names,
-        exact_constants=not inexact,  # with non-power-of-two scales nothing downstream is exact anyway
-    )
+    try:
+        meta.audit = audit_conversion(
+            lambda: hls_model_from(mw, asdict(meta), Path("fpgadl-audit-draft")),
+            config,
+            config_names,
+            exact_constants=not inexact,  # with non-power-of-two scales nothing downstream is exact anyway
+        )
+    except Exception as e:  # hls4ml's own refusals (RuntimeError, KeyError...) name no fpgadl concept
+        raise UsageError(f"{source}: hls4ml could not convert the model ({type(e).__name__}: {e})") from e
     rounded = sorted({f"{f['rounded']['layer']}.{f['rounded']['type']}" for f in meta.audit if "rounded" in f})
     if rounded:
         warn("note: exact types would exceed 60 bits here; rounded (measured by the probe): " + ", ".join(rounded))

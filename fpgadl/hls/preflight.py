@@ -30,6 +30,12 @@ def preflight(model: onnx.ModelProto, source: str) -> None:
         if node.op_type == "Constant" or (node.input and all(not i or i in constant for i in node.input)):
             constant.update(node.output)  # qonnx's FoldConstants evaluates it away
             continue
+        if node.op_type == "AveragePool":
+            # qonnx 1.0's channels-last conversion has no AveragePool; hls4ml then refuses it mid-conversion
+            raise UsageError(
+                f"{source}: node '{node.name or node.output[0]}' is an AveragePool, which qonnx's channels-last "
+                "conversion does not support yet; supported pooling: MaxPool, GlobalAveragePool"
+            )
         if node.op_type not in supported:
             raise UsageError(
                 f"{source}: node '{node.name or node.output[0]}' has op {node.op_type}, which fpgadl cannot convert "
