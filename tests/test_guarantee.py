@@ -228,3 +228,12 @@ def test_activation_only_model_compiles_and_equals_torch(d):
     ref = _torch(net, x)
     assert np.array_equal(api.emulate(d / "act", x, engine="csim"), ref)
     assert np.array_equal(api.emulate(d / "act", x), ref)
+
+
+def test_a_model_that_is_only_its_input_quantizer_is_refused_not_left_uncompilable(d):
+    a8, _, _ = _quants()
+    net = torch.nn.Sequential(qnn.QuantIdentity(act_quant=a8)).eval()
+    _export(net, (16,), d / "qonly.onnx", dynamo=False)
+    proc = run_cli("hls", d / "qonly.onnx", "--out", d / "qonly")
+    assert_one_line_error(proc, "only its input quantizer", "valid:")
+    assert not (d / "qonly").exists()
