@@ -218,7 +218,10 @@ def _constant_edits(layer) -> tuple[dict[str, str], list[dict]]:
             # normalize() computes data * scale in full precision: keep the product within 60 bits
             limit = min(limit, MAX_WIDTH - x_width - 2)
         if t is None or not _holds(t, need):
-            edits[key], exact = covering(need.lo, need.hi, need.frac, limit)
+            wanted, exact = covering(need.lo, need.hi, need.frac, limit)
+            if t is not None and t.signed and wanted == f"fixed<{t.width},{t.integer}>":
+                continue  # already the widest built for it (rounded, reported when it was set)
+            edits[key] = wanted
             if not exact:
                 rounded.append({"layer": layer.name, "type": t_name, "rounded": edits[key], "frac_bits": need.frac})
     return edits, rounded

@@ -39,6 +39,10 @@ class SplitHostOps(Transformation):
         ops, chain, tensor = [], [], inp
         while True:
             consumers = model.find_consumers(tensor) or []
+            if len(consumers) == 1 and consumers[0].op_type in ("Reshape", "Flatten") and not ops:
+                # bnn_pynq flattens before `2x - 1`: scalar ops commute with the reshape, which stays in the graph
+                tensor, shape = consumers[0].output[0], model.get_tensor_shape(consumers[0].output[0])
+                continue
             if len(consumers) != 1 or consumers[0].op_type not in HOST_OPS:
                 break
             node = consumers[0]
@@ -46,18 +50,21 @@ class SplitHostOps(Transformation):
             out_shape = model.get_tensor_shape(node.output[0])
             if value is None or (shape is not None and out_shape is not None and list(out_shape) != list(shape)):
                 break
+            if tensor != inp and value.size != 1:
+                break  # after a reshape only scalar constants keep their meaning on the host's layout
             ops.append(
                 {"op": node.op_type, "value": value.tolist(), "shape": list(value.shape), "const_first": const_first}
             )
             chain.append(node)
             tensor = node.output[0]
         consumers = model.find_consumers(tensor) or []
-        if not chain or not consumers or any(c.op_type != "Quant" for c in consumers):
+        if not chain or not consumers or any(c.op_type not in ("Quant", "BipolarQuant") for c in consumers):
             return model, False
+        start = next(i for i in chain[0].input if model.get_initializer(i) is None)  # the chain's data input
         for c in consumers:
             for i, name in enumerate(c.input):
                 if name == tensor:
-                    c.input[i] = inp
+                    c.input[i] = start
         for node in chain:
             model.graph.node.remove(node)
         previous = host_ops_of(model)
