@@ -20,6 +20,7 @@ import time
 import warnings
 from pathlib import Path
 
+from fpgadl.core.artifacts import write_text
 from tests.external.corpus import CORPUS
 from tests.external.runner import FAILURES, Outcome, reclassify, run_entry
 from tests.external.table import markdown_table, status_table, summary_counts
@@ -46,15 +47,6 @@ pre-processing dropped, or torch float32 sums)."""
 
 # Also exported with a batch-4 example input (issue 9, item 5: a batch dimension other than 1).
 BATCH4_MODELS = ("bnn_pynq-tfc-1w1a", "mlp-no-bias", "cnn-int16-bias")
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write via a temporary name and rename (a reader never sees half a table); no fpgadl import, so the
-    script works on either package layout."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 CLI_MODELS = ("bnn_pynq-tfc-1w1a", "mlp-float-bias", "cnn-int16-bias", "pre-div255-cnn")

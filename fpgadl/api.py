@@ -86,6 +86,8 @@ def hls(
     out: Path | None = None,
     synth: bool = False,
     cosim: bool = False,
+    sample: np.ndarray | None = None,
+    strict: bool = False,
     warn: Callable[[str], None] = print,
     **options: Any,
 ):
@@ -105,6 +107,7 @@ def hls(
     if cosim and not synth:
         raise UsageError("--cosim needs --synth (co-simulation runs the synthesized RTL)")
     meta = convert(model, out, opts, warn=warn)
+    meta = _probe(out, meta, sample, strict, warn)
     from fpgadl.flow.report_html import write_project_html
     from fpgadl.hls.testbench import generated_inputs, write_tb_data
 
@@ -113,6 +116,32 @@ def hls(
     write_project_html(out, x)
     if synth:
         synthesize(out, cosim=cosim)
+    return meta
+
+
+def verdict_line(meta) -> str:
+    """One line: the project's exactness verdict and what the probe measured (fpgadl.hls.probe)."""
+    from fpgadl.hls.probe import summary_line
+
+    return summary_line(meta)
+
+
+def _probe(out: Path, meta, sample: np.ndarray | None, strict: bool, warn: Callable[[str], None]):
+    """Measure exactness against the QONNX reference (fpgadl.hls.probe); --strict fails on a mismatch."""
+    from fpgadl.core.errors import CheckFailed
+    from fpgadl.hls.probe import record_probe, summary_line
+
+    if meta.frontend != "onnx":
+        return meta
+    meta = record_probe(out, sample)
+    p = meta.probe
+    if p["identical_rows"] != p["rows"]:
+        warn(f"warning: the firmware differs from the QONNX reference: {summary_line(meta)}")
+        if strict:
+            raise CheckFailed(
+                f"{out}: not exact: {p['rows'] - p['identical_rows']} of {p['rows']} probe rows differ from the "
+                f"QONNX reference (max |diff| {p['max_abs_diff']:.3g}, first at layer {p['first_divergent_layer']})"
+            )
     return meta
 
 
@@ -232,7 +261,7 @@ def diff(path: Path, x: np.ndarray | None = None, *, samples: int = 64, against:
 
     Inputs: `x` if given, else the run's test split (data/x_test.npy), else uniform random values across
     twice the input port's range (so saturation runs)."""
-    from fpgadl.flow.diff import engines_diff, qonnx_diff
+    from fpgadl.hls.diff import engines_diff, qonnx_diff
     from fpgadl.hls.engines import check_input
     from fpgadl.hls.project import ProjectMeta
 

@@ -188,6 +188,8 @@ def hls(
     cosim: Annotated[
         bool, typer.Option("--cosim", help="with --synth: RTL co-simulation, checked against the fast engine")
     ] = False,
+    sample: Annotated[Path | None, typer.Option("--sample", help=".npy inputs the exactness probe adds")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="exit 1 if the probe finds any difference")] = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
     quiet: QuietOpt = False,
@@ -216,6 +218,8 @@ def hls(
         target_ii=target_ii,
         synth=synth,
         cosim=cosim,
+        sample=api.load_array(sample, "--sample") if sample else None,
+        strict=strict,
         warn=ui.warn,
     )
     project = out or Path("build") / f"{model.name.split('.')[0]}-hls"
@@ -223,8 +227,9 @@ def hls(
     summary["project"] = str(project)
     _emit(as_json, summary)
     if not as_json:
-        out_msg = f"project: {project}  (part {meta.part}, input port {meta.input_type}, exact: {meta.exact})"
+        out_msg = f"project: {project}  (part {meta.part}, input port {meta.input_type})"
         stdout.print(out_msg, highlight=False)
+        stdout.print(api.verdict_line(meta), highlight=False)
 
 
 def _parse_resources(text: str | None) -> dict[str, int]:

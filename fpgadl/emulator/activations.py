@@ -182,6 +182,10 @@ def activation(layer):
     (x_t,) = input_types(layer)
     res_t = result_type(layer)
     name = _function_name(layer)
+    if name == "binary_tanh":
+        from fpgadl.emulator.kernels_binary import binary_tanh
+
+        return binary_tanh(layer)
     if name in ("linear", "relu"):
         relu = name == "relu"
         kernel = _elementwise(layer, lambda m: convert(np.maximum(m, 0) if relu else m, x_t, res_t))

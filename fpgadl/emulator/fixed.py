@@ -106,7 +106,7 @@ class FixedType:
     @classmethod
     def from_hls4ml(cls, precision) -> FixedType:
         """From an hls4ml FixedPrecisionType / IntegerPrecisionType, or a NamedType holding one."""
-        from hls4ml.model.types import FixedPrecisionType, IntegerPrecisionType, NamedType
+        from hls4ml.model.types import FixedPrecisionType, IntegerPrecisionType, NamedType, XnorPrecisionType
 
         if isinstance(precision, NamedType):
             precision = precision.precision
@@ -119,6 +119,8 @@ class FixedType:
                 saturation=precision.saturation_mode.name,
                 saturation_bits=precision.saturation_bits or 0,
             )
+        if isinstance(precision, XnorPrecisionType):  # a bipolar value as ap_uint<1> (0 means -1)
+            return cls(width=1, integer=1, signed=False)
         if isinstance(precision, IntegerPrecisionType):
             return cls(width=precision.width, integer=precision.width, signed=precision.signed)
         raise UnsupportedTypeError(

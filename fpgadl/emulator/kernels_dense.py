@@ -358,7 +358,11 @@ def float_kernel(core, arith: DenseArithmetic, out_shape: tuple[int, ...]):
 
 @register("Dense")
 def dense(layer):
-    arith = layer_arith(layer)
+    from fpgadl.emulator.kernels_binary import binary_dense, is_xnor
+
+    if is_xnor(layer.get_input_variable().type.precision) or is_xnor(layer.types["weight_t"].precision):
+        return binary_dense(layer)
+        arith = layer_arith(layer)
     out_shape = tuple(layer.get_output_variable().shape)
     n_in = arith.w.shape[0]
     if arith.float_plan:

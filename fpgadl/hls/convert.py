@@ -20,6 +20,9 @@ import onnx
 from fpgadl.core.artifacts import atomic_dir, write_json
 from fpgadl.core.errors import UsageError
 from fpgadl.core.options import HlsOptions
+from fpgadl.hls.audit import apply_static_verdict, audit_conversion
+from fpgadl.hls.hostops import describe, host_ops_of
+from fpgadl.hls.preflight import preflight
 from fpgadl.hls.project import (
     CLEAN_MODEL,
     META_FILE,
@@ -78,7 +81,8 @@ def clean(model: onnx.ModelProto, source: str):
     from qonnx.transformation.gemm_to_matmul import GemmToMatMul
     from qonnx.util.cleanup import cleanup_model
 
-    from fpgadl.hls.rewrites import MaxPool1dAs2d, RemoveInverseTransposes, ResizeToChannelsLast
+    from fpgadl.hls.hostops import SplitHostOps
+    from fpgadl.hls.rewrites import GemmZeroBias, MaxPool1dAs2d, RemoveInverseTransposes, ResizeToChannelsLast
 
     model = _strip_initializer_inputs(model)
     ports = [i for i in model.graph.input]
@@ -92,10 +96,12 @@ def clean(model: onnx.ModelProto, source: str):
         with quiet():
             mw = ModelWrapper(model)
             mw = cleanup_model(mw)
+            mw = mw.transform(SplitHostOps())  # before channels-last: the ops keep the ONNX layout
             mw = mw.transform(ConvertToChannelsLastAndClean(make_input_channels_last=True))
             mw = mw.transform(ResizeToChannelsLast())
             mw = mw.transform(RemoveInverseTransposes())
             mw = mw.transform(MaxPool1dAs2d())
+            mw = mw.transform(GemmZeroBias())
             mw = mw.transform(GemmToMatMul())
             mw = cleanup_model(mw)
     except Exception as e:
@@ -158,6 +164,10 @@ def quant_nodes(mw) -> list[QuantInfo]:
 EXTRA_INPUT_FRAC_BITS = 8
 
 
+# A BipolarQuant keeps only the sign (x >= 0 -> +1): truncation never changes a sign, saturation never wraps.
+BIPOLAR_INPUT_PORT = "fixed<16,6,TRN,SAT>"
+
+
 def input_port_type(mw, quants: list[QuantInfo]) -> tuple[str | None, bool]:
     """The ap type of the FPGA's input port, and whether it reproduces the input quantizer exactly.
 
@@ -165,6 +175,8 @@ def input_port_type(mw, quants: list[QuantInfo]) -> tuple[str | None, bool]:
     another scale no ap type equals it; the port then covers the quantizer's range with extra fractional
     bits and saturates, so out-of-range inputs clamp instead of wrapping."""
     inp = mw.graph.input[0].name
+    if any(n.op_type == "BipolarQuant" for n in mw.find_consumers(inp) or []):
+        return BIPOLAR_INPUT_PORT, True
     first = [n for n in mw.find_consumers(inp) or [] if n.op_type == "Quant"]
     if not first:
         return None, False
@@ -296,6 +308,7 @@ def convert(onnx_path: Path, hls_dir: Path, opts: HlsOptions, warn=print) -> Pro
     original = load_onnx(onnx_path)
     onnx_input = original.graph.input[0].name if original.graph.input else ""
     original = _strip_initializer_inputs(original)
+    preflight(original, source)
     mw = clean(onnx.ModelProto.FromString(original.SerializeToString()), source)
     check_supported(mw, original, source)
     quants = quant_nodes(mw)
@@ -320,6 +333,9 @@ def convert(onnx_path: Path, hls_dir: Path, opts: HlsOptions, warn=print) -> Pro
             "exactness); layers: " + ", ".join(affine)
         )
     input_type, input_exact = input_port_type(mw, quants)
+    host_ops = host_ops_of(mw)
+    if host_ops:
+        warn(f"note: pre-processing before the input quantizer runs on the host in float32: {describe(host_ops)}")
     if input_type is None:
         warn("warning: the model has no input quantizer; inputs are cast to hls4ml's default type ap_fixed<16,6>")
 
@@ -336,11 +352,25 @@ def convert(onnx_path: Path, hls_dir: Path, opts: HlsOptions, warn=print) -> Pro
         exact=not inexact and not lut and not affine and input_exact,
         inexact_layers=inexact + lut + affine,
         quant_nodes=[asdict(q) for q in quants],
+        host_ops=host_ops or None,
     )
+    apply_static_verdict(meta, mw, warn)
     if inexact or affine:
         with quiet():
             draft = hls_model_from(mw, asdict(meta), Path("fpgadl-scale-draft"))
         widen_scale_bias_types(draft, config)
+    try:
+        meta.audit = audit_conversion(
+            lambda: hls_model_from(mw, asdict(meta), Path("fpgadl-audit-draft")),
+            config,
+            config_names,
+            exact_constants=not inexact,  # with non-power-of-two scales nothing downstream is exact anyway
+        )
+    except Exception as e:  # hls4ml's own refusals (RuntimeError, KeyError...) name no fpgadl concept
+        raise UsageError(f"{source}: hls4ml could not convert the model ({type(e).__name__}: {e})") from e
+    rounded = sorted({f"{f['rounded']['layer']}.{f['rounded']['type']}" for f in meta.audit if "rounded" in f})
+    if rounded:
+        warn("note: exact types would exceed 60 bits here; rounded (measured by the probe): " + ", ".join(rounded))
     if opts.fit:
         from fpgadl.estimate import fit
 

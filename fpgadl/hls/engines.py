@@ -15,6 +15,7 @@ import numpy as np
 
 from fpgadl.core.errors import ToolUnavailable, UsageError
 from fpgadl.core.options import ENGINES
+from fpgadl.hls.hostops import apply_host_ops
 from fpgadl.hls.project import ProjectMeta, load_project
 
 
@@ -49,6 +50,7 @@ def prequantize(x: np.ndarray, spec: dict) -> np.ndarray:
 
 
 def to_firmware_layout(x: np.ndarray, meta: ProjectMeta) -> np.ndarray:
+    x = apply_host_ops(x, meta.host_ops)  # pre-processing the model does in float before its quantizer
     if meta.input_prequant:
         x = prequantize(x, meta.input_prequant)
     if meta.input_transpose:
@@ -129,16 +131,20 @@ class FastEngine(Engine):
     name = "fast"
 
     def __init__(self, hls_dir: Path):
+        from fpgadl.emulator.registry import UnsupportedLayerError
+        from fpgadl.emulator.runner import plan
+
         super().__init__(hls_dir)
         self.hls_model, _ = load_project(self.hls_dir)
-        self._plan = None
+        try:
+            self.plan = plan(self.hls_model)  # every kernel built once: an unsupported layer fails here
+        except UnsupportedLayerError as e:
+            raise UsageError(f"{self.hls_dir}: {e}; use --engine csim for this project") from e
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        from fpgadl.emulator.runner import emulate, plan
+        from fpgadl.emulator.runner import emulate
 
-        if self._plan is None:  # kernels and their weights are built once per engine, not per call
-            self._plan = plan(self.hls_model)
-        return np.asarray(emulate(self._plan, x)).reshape(len(x), -1)
+        return np.asarray(emulate(self.plan, x)).reshape(len(x), -1)
 
     def _trace(self, x: np.ndarray):
         from fpgadl.emulator.runner import emulate

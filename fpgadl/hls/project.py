@@ -51,6 +51,13 @@ class ProjectMeta:
     frontend: str = "onnx"  # "onnx" (QONNX file) or "pytorch" (a float twin, for recurrent layers)
     twin: dict | None = None  # pytorch front end: how to rebuild the twin module (weights in TWIN_WEIGHTS)
     input_prequant: dict | None = None  # quantizer the host applies before a port that cannot round
+    # elementwise float ops before the input quantizer, run on the host (fpgadl.hls.hostops)
+    host_ops: list[dict] | None = None
+    static_exact: bool | None = None  # what the ops and types allow, before the probe measured it
+    probe: dict | None = None  # fpgadl.hls.probe: QONNX reference vs fast engine on generated inputs
+    audit: list[dict] | None = None  # fpgadl.hls.audit: types widened so nothing can overflow
+    verdict: str | None = None  # "exact" | "exact-except-float32" | "twin-only" (fast == csim only)
+    verdict_reason: str | None = None
     fpgadl_version: str = "0.1.0"
 
     @staticmethod

@@ -127,3 +127,25 @@ class MaxPool1dAs2d(Transformation):
                 g.node.insert(index + offset, new)
             return model, True
         return model, False
+
+
+class GemmZeroBias(Transformation):
+    """Gemm(A, B) without C (torch's dynamo exporter writes bias-free Linear layers so) gets C = 0.
+
+    qonnx's GemmToMatMul reads `input[2]` unconditionally (IndexError on a two-input Gemm); a zero bias
+    is what ONNX defines a missing C to be, and hls4ml folds it into the Dense layer's bias."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        changed = False
+        for node in model.graph.node:
+            if node.op_type != "Gemm" or len(node.input) >= 3:
+                continue
+            b_shape = model.get_tensor_shape(node.input[1])
+            if b_shape is None:
+                continue
+            trans_b = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "transB"), 0)
+            bias = model.make_new_valueinfo_name()
+            model.set_initializer(bias, np.zeros(b_shape[0] if trans_b else b_shape[1], np.float32))
+            node.input.append(bias)
+            changed = True
+        return model, changed

@@ -8,7 +8,7 @@ Registered through the `pytest11` entry point, so installing fpgadl is enough. I
 - `fpgadl_device_for(path)`: the same for any path;
 - `assert_firmware_matches(model_or_onnx, project, x)`: the firmware's outputs must equal the model's bit for
   bit; on failure it names how many samples differ, the first one, and the first layer where the firmware
-  diverges from the model's QONNX reference on it (`fpgadl.flow.diff`).
+  diverges from the model's QONNX reference on it (`fpgadl.hls.diff`).
 
 Importing this module stays cheap (pytest imports it in every session): the heavy imports are lazy.
 """
@@ -136,7 +136,7 @@ def _first_layer(hls_dir: Path, xi, model_or_onnx) -> str:
     against the project's own QONNX graph."""
     import onnx
 
-    from fpgadl.flow.diff import qonnx_diff
+    from fpgadl.hls.diff import qonnx_diff
     from fpgadl.hls.project import ProjectMeta
 
     if ProjectMeta.load(hls_dir).frontend != "onnx":

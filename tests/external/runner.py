@@ -141,6 +141,7 @@ def reclassify(o: Outcome) -> Outcome:
 
 def _error_class(e: BaseException) -> tuple[str, str]:
     """refused (the tool's own one-line error) or internal-error (anything else)."""
+
     if isinstance(e, CliFailure):
         return ("internal-error" if e.internal or e.code != 2 else "refused"), str(e)
     # by name: fpgadl's errors module moves between package layouts (fpgadl.errors, fpgadl.core.errors)

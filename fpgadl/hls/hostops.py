@@ -1,0 +1,117 @@
+"""Host-side pre-processing: elementwise float ops between the graph input and the input quantizer.
+
+Models such as bnn_pynq's TFC/CNV compute `2x - 1` (or `x / 255`, mean/std normalisation) in float before
+their first quantizer. In the firmware those ops would run in hls4ml's default ap_fixed<16,6> (truncating
+and wrapping) and the port could not take the quantizer's type. `SplitHostOps` cuts them out of the QONNX
+graph so the input port is the quantizer's own type; `apply_host_ops` runs them on the host in float32, in
+the graph's order, which is what torch computes (IEEE float32, one rounding per op). The ops are recorded
+in the cleaned model's metadata and in `fpgadl.json` (`host_ops`), and named in the summary.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.transformation.base import Transformation
+
+HOST_OPS = ("Mul", "Add", "Sub", "Div")
+METADATA_KEY = "fpgadl_host_ops"
+
+
+def _constant_operand(model: ModelWrapper, node, data: str) -> tuple[np.ndarray | None, bool]:
+    """The node's constant operand and whether it comes first (`c - x`, `c / x`)."""
+    if len(node.input) != 2 or data not in node.input:
+        return None, False
+    first = node.input[0] != data
+    other = node.input[0] if first else node.input[1]
+    value = model.get_initializer(other)
+    return (None, False) if value is None else (np.asarray(value, dtype=np.float32), first)
+
+
+class SplitHostOps(Transformation):
+    """Remove the chain of elementwise constant ops that starts at the graph input and ends at a Quant."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        inp = model.graph.input[0].name
+        shape = model.get_tensor_shape(inp)
+        ops, chain, tensor = [], [], inp
+        while True:
+            consumers = model.find_consumers(tensor) or []
+            if len(consumers) == 1 and consumers[0].op_type in ("Reshape", "Flatten") and not ops:
+                # bnn_pynq flattens before `2x - 1`: scalar ops commute with the reshape, which stays in the graph
+                tensor, shape = consumers[0].output[0], model.get_tensor_shape(consumers[0].output[0])
+                continue
+            if len(consumers) != 1 or consumers[0].op_type not in HOST_OPS:
+                break
+            node = consumers[0]
+            value, const_first = _constant_operand(model, node, tensor)
+            out_shape = model.get_tensor_shape(node.output[0])
+            if value is None or (shape is not None and out_shape is not None and list(out_shape) != list(shape)):
+                break
+            if tensor != inp and value.size != 1:
+                break  # after a reshape only scalar constants keep their meaning on the host's layout
+            ops.append(
+                {"op": node.op_type, "value": value.tolist(), "shape": list(value.shape), "const_first": const_first}
+            )
+            chain.append(node)
+            tensor = node.output[0]
+        consumers = model.find_consumers(tensor) or []
+        if not chain or not consumers or any(c.op_type not in ("Quant", "BipolarQuant") for c in consumers):
+            return model, False
+        start = next(i for i in chain[0].input if model.get_initializer(i) is None)  # the chain's data input
+        for c in consumers:
+            for i, name in enumerate(c.input):
+                if name == tensor:
+                    c.input[i] = start
+        for node in chain:
+            model.graph.node.remove(node)
+        previous = host_ops_of(model)
+        model.set_metadata_prop(METADATA_KEY, json.dumps(previous + ops))
+        return model, False
+
+
+def host_ops_of(model: ModelWrapper) -> list[dict]:
+    text = model.get_metadata_prop(METADATA_KEY)
+    return json.loads(text) if text else []
+
+
+def describe(ops: list[dict]) -> str:
+    """`2*x - 1` style: Mul(2), Sub(1)."""
+    parts = []
+    for op in ops:
+        v = np.asarray(op["value"], dtype=np.float32)
+        shown = f"{float(v.ravel()[0]):g}" if v.size == 1 else f"per-channel{list(v.shape)}"
+        parts.append(f"{op['op']}({shown}{', constant first' if op['const_first'] else ''})")
+    return ", ".join(parts)
+
+
+def apply_host_ops(x: np.ndarray, ops: list[dict] | None) -> np.ndarray:
+    """Run the recorded ops on a batch in the ONNX layout, in float32 as torch does."""
+    if not ops:
+        return x
+    x = np.asarray(x, dtype=np.float32)
+    for op in ops:
+        c = np.asarray(op["value"], dtype=np.float32).reshape(op["shape"])
+        a, b = (c, x) if op["const_first"] else (x, c)
+        x = {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract, "Div": np.divide}[op["op"]](a, b)
+        x = x.astype(np.float32, copy=False)
+    return x
+
+
+def invert_host_ops(y: np.ndarray, ops: list[dict] | None) -> np.ndarray:
+    """Approximate pre-image of port values (for generating probe inputs near the quantizer's ties)."""
+    y = np.asarray(y, dtype=np.float64)
+    for op in reversed(ops or []):
+        c = np.asarray(op["value"], dtype=np.float64).reshape(op["shape"])
+        first = op["const_first"]
+        if op["op"] == "Mul":
+            y = y / c
+        elif op["op"] == "Add":
+            y = y - c
+        elif op["op"] == "Sub":
+            y = c - y if first else y + c
+        else:
+            y = c / y if first else y * c
+    return y.astype(np.float32)

@@ -1,0 +1,240 @@
+"""Issue 9: the guarantee on users' own models. Each test builds a tiny Brevitas model the way a user
+would, exports it with `export_qonnx` (defaults: torch's dynamo exporter), runs `fpgadl hls` and compares
+real outputs with torch by exact equality. The probe (fpgadl.hls.probe), the precision audit
+(fpgadl.hls.audit), host-side pre-processing (fpgadl.hls.hostops) and the preflight are exercised here."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from fpgadl import api
+from tests.helpers import assert_one_line_error, run_cli
+
+qnn = pytest.importorskip("brevitas.nn")
+
+
+def _quants():
+    from brevitas.quant import Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint, Uint8ActPerTensorFixedPoint
+
+    return Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint, Uint8ActPerTensorFixedPoint
+
+
+def _mlp(bias: bool, tail: torch.nn.Module | None = None) -> torch.nn.Module:
+    a8, w8, u8 = _quants()
+    torch.manual_seed(0)
+    layers = [
+        qnn.QuantIdentity(act_quant=a8, return_quant_tensor=True),
+        qnn.QuantLinear(16, 8, weight_quant=w8, bias=bias, return_quant_tensor=True),
+        qnn.QuantReLU(act_quant=u8, return_quant_tensor=True),
+        qnn.QuantLinear(8, 4, weight_quant=w8, bias=bias),
+    ]
+    net = torch.nn.Sequential(*layers, *([tail] if tail is not None else []))
+    net.train()
+    with torch.no_grad():
+        for _ in range(4):  # calibrate the power-of-two activation scales
+            net(torch.randn(32, 16) * 2)
+    return net.eval()
+
+
+class TensorNorm(torch.nn.Module):
+    """bnn_pynq's TensorNorm in eval mode: float Sub/Div/Mul/Add."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.tensor([0.7]))
+        self.bias = torch.nn.Parameter(torch.tensor([0.3]))
+        self.register_buffer("running_mean", torch.tensor([0.1]))
+        self.register_buffer("running_var", torch.tensor([1.7]))
+
+    def forward(self, x):
+        return ((x - self.running_mean) / (self.running_var + 1e-4).pow(0.5)) * self.weight + self.bias
+
+
+class TwoXMinusOne(torch.nn.Module):
+    """bnn_pynq's pre-processing `2x - 1` before the input quantizer."""
+
+    def __init__(self):
+        super().__init__()
+        a8, w8, _ = _quants()
+        self.inp = qnn.QuantIdentity(act_quant=a8, return_quant_tensor=True)
+        self.fc = qnn.QuantLinear(16, 4, weight_quant=w8, bias=False)
+
+    def forward(self, x):
+        return self.fc(self.inp(2.0 * x - 1.0))
+
+
+def _export(net, shape, path, **kw):
+    from brevitas.export import export_qonnx
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_qonnx(net, torch.randn(1, *shape), export_path=str(path), **kw)
+
+
+def _inputs(n: int = 2000, width: int = 16) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((n, width)) * 3).astype(np.float32)  # off-grid
+    x[: n // 4] = np.round(x[: n // 4] * 32) / 32 + 1 / 64  # ties of a 2**-5 grid (and others)
+    x[n // 4 : n // 3] *= 1000  # far out of range
+    return x
+
+
+def _torch(net, x):
+    with torch.no_grad():
+        return net(torch.from_numpy(x)).numpy()
+
+
+def _hls(d, name, net, shape=(16,), *extra, **export_kw):
+    _export(net, shape, d / f"{name}.onnx", **export_kw)
+    proc = run_cli("hls", d / f"{name}.onnx", "--out", d / name, "--json", *extra)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def d(tmp_path_factory):
+    return tmp_path_factory.mktemp("guarantee")
+
+
+def test_dynamo_export_of_a_bias_free_mlp_is_exact(d):
+    net = _mlp(bias=False)
+    proc = _hls(d, "nobias", net)  # export_qonnx's defaults: the dynamo exporter
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["exact"] is True and summary["verdict"] == "exact"
+    assert summary["probe"]["rows"] >= 2000 and summary["probe"]["identical_rows"] == summary["probe"]["rows"]
+    x = _inputs()
+    assert np.array_equal(api.emulate(d / "nobias", x), _torch(net, x))
+
+
+def test_float_bias_is_held_exactly_and_not_claimed_exact(d):
+    net = _mlp(bias=True)  # Brevitas' default: a float bias, no bias quantizer
+    proc = _hls(d, "fbias", net, (16,), dynamo=False)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["exact"] is False and summary["verdict"] == "exact-except-float32"
+    assert "float32" in proc.stderr
+    x = _inputs()
+    same = np.all(api.emulate(d / "fbias", x) == _torch(net, x), axis=1)
+    assert same.mean() >= 0.999  # was 0% with hls4ml's ap_fixed<16,6> bias
+    defines = (d / "fbias" / "firmware" / "defines.h").read_text()
+    assert not re.search(r"ap_fixed<16,6> \w*bias", defines)
+
+
+def test_tensornorm_is_measured_and_strict_fails(d):
+    net = _mlp(bias=False, tail=TensorNorm())
+    proc = _hls(d, "tnorm", net, (16,), "--strict", dynamo=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    error = proc.stderr.strip().splitlines()[-1]  # notes and warnings come first, the error is one line
+    assert error.startswith("error:") and "probe rows differ" in error and "bn_Add_0" in error
+    meta = json.loads((d / "tnorm" / "fpgadl.json").read_text())
+    assert meta["exact"] is False and meta["verdict"] == "twin-only"
+    assert meta["probe"]["first_divergent_layer"]  # named, from fpgadl.hls.diff
+    x = _inputs()
+    deviation = np.abs(api.emulate(d / "tnorm", x) - _torch(net, x)).max()
+    assert 0 < deviation < 1e-5  # float32 rounding of a folded scale/bias, not hls4ml's ap_fixed<16,6>
+
+
+def test_two_x_minus_one_runs_on_the_host_and_the_port_is_the_quantizer(d):
+    torch.manual_seed(0)
+    net = TwoXMinusOne()
+    net.train()
+    with torch.no_grad():
+        net(torch.rand(64, 16))
+    net.eval()
+    proc = _hls(d, "pre", net)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert [op["op"] for op in summary["host_ops"]] == ["Mul", "Sub"]
+    assert summary["input_type"].endswith("RND_CONV,SAT>") and summary["exact"] is True
+    x = np.random.default_rng(0).uniform(0, 1, (2000, 16)).astype(np.float32)  # ordinary pixel-like inputs
+    x[:500] = np.round(x[:500] * 255) / 255
+    assert np.array_equal(api.emulate(d / "pre", x), _torch(net, x))
+
+
+def test_bipolar_784_fan_in_accumulator_holds_784(d):
+    from brevitas_examples.bnn_pynq.models.common import CommonActQuant, CommonWeightQuant
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(  # bnn_pynq TFC's 1W1A quantizers (BipolarQuant, scale 1)
+        qnn.QuantIdentity(act_quant=CommonActQuant, bit_width=1, return_quant_tensor=True),
+        qnn.QuantLinear(784, 16, weight_quant=CommonWeightQuant, weight_bit_width=1, bias=False),
+        qnn.QuantIdentity(act_quant=CommonActQuant, bit_width=1, return_quant_tensor=True),
+        qnn.QuantLinear(16, 10, weight_quant=CommonWeightQuant, weight_bit_width=1, bias=False),
+    ).eval()
+    proc = _hls(d, "bin", net, (784,), dynamo=False)
+    assert proc.returncode == 0, proc.stderr
+    defines = (d / "bin" / "firmware" / "defines.h").read_text()
+    accum = re.search(r"typedef ap_(?:u?fixed<(\d+),(\d+)>|u?int<(\d+)>) dense_matmul_0\w*_accum_t", defines, re.I)
+    assert accum, defines
+    integer = int(accum.group(2) or accum.group(3))
+    assert 2 ** (integer - 1) > 784  # +-784 fits: hls4ml's default ap_fixed<16,6> held +-32
+    assert json.loads(proc.stdout)["exact"] is True
+    x = _inputs(1000, 784)
+    assert np.array_equal(api.emulate(d / "bin", x), _torch(net, x))
+
+
+def test_audit_widens_a_deliberately_undersized_accumulator(d):
+    from fpgadl.core.options import HlsOptions
+    from fpgadl.hls.convert import convert
+
+    net = _mlp(bias=False)
+    _export(net, (16,), d / "small.onnx", dynamo=False)
+    opts = HlsOptions(layer_overrides={"MatMul_0": {"Precision": {"accum": "fixed<6,2>", "result": "fixed<6,2>"}}})
+    meta = convert(d / "small.onnx", d / "small", opts, warn=lambda m: None)
+    widened = {(f["layer"], f["type"]) for f in meta.audit if "layer" in f}
+    assert ("Dense_MatMul_0", "accum_t") in widened and ("Dense_MatMul_0", "result_t") in widened
+    defines = (d / "small" / "firmware" / "defines.h").read_text()
+    assert "ap_fixed<6,2>" not in defines
+    x = _inputs()
+    assert np.array_equal(api.emulate(d / "small", x), _torch(net, x))
+
+
+def test_unsupported_op_is_refused_fast_with_one_line(d):
+    import onnx
+    from onnx import TensorProto, helper
+
+    _export(_mlp(bias=False), (16,), d / "ok.onnx", dynamo=False)
+    model = onnx.load(str(d / "ok.onnx"))
+    last = model.graph.output[0].name
+    model.graph.node.append(helper.make_node("Trunc", [last], ["truncated"], name="my_trunc"))
+    model.graph.output[0].name = "truncated"
+    model.graph.output[0].type.tensor_type.elem_type = TensorProto.FLOAT
+    onnx.save(model, str(d / "trunc.onnx"))
+    start = time.perf_counter()
+    proc = run_cli("hls", d / "trunc.onnx", "--out", d / "trunc")
+    assert_one_line_error(proc, "my_trunc", "Trunc", "supported:")
+    assert time.perf_counter() - start < 30  # before the clean-up and hls4ml's passes
+    assert not (d / "trunc").exists()
+
+
+def test_activation_only_model_compiles_and_equals_torch(d):
+    a8, _, u8 = _quants()
+    net = torch.nn.Sequential(
+        qnn.QuantIdentity(act_quant=a8, return_quant_tensor=True), qnn.QuantReLU(act_quant=u8)
+    )
+    net.train()
+    with torch.no_grad():
+        net(torch.randn(64, 16) * 2)
+    net.eval()
+    proc = _hls(d, "act", net, (16,), dynamo=False)
+    assert proc.returncode == 0, proc.stderr
+    x = _inputs(300)
+    ref = _torch(net, x)
+    assert np.array_equal(api.emulate(d / "act", x, engine="csim"), ref)
+    assert np.array_equal(api.emulate(d / "act", x), ref)
+
+
+def test_a_model_that_is_only_its_input_quantizer_is_refused_not_left_uncompilable(d):
+    a8, _, _ = _quants()
+    net = torch.nn.Sequential(qnn.QuantIdentity(act_quant=a8)).eval()
+    _export(net, (16,), d / "qonly.onnx", dynamo=False)
+    proc = run_cli("hls", d / "qonly.onnx", "--out", d / "qonly")
+    assert_one_line_error(proc, "only its input quantizer", "valid:")
+    assert not (d / "qonly").exists()
