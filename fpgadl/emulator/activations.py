@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import re
 
 import numpy as np
 
@@ -20,6 +19,7 @@ from fpgadl.emulator.fixed import FixedType
 from fpgadl.emulator.registry import (
     UnsupportedLayerError,
     attr_type,
+    firmware_function,
     input_types,
     register,
     require,
@@ -27,28 +27,20 @@ from fpgadl.emulator.registry import (
     weight_mantissas,
 )
 
-_LIBM = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
-_LIBM.expf.restype = ctypes.c_float
-_LIBM.expf.argtypes = [ctypes.c_float]
-_LIBM.tanh.restype = ctypes.c_double
-_LIBM.tanh.argtypes = [ctypes.c_double]
-_LIBM.log.restype = ctypes.c_double
-_LIBM.log.argtypes = [ctypes.c_double]
-
-
-def _function_name(layer) -> str:
-    call = layer.get_attr("function_cpp") or ""
-    match = re.match(r"\s*nnet::(\w+)<", call)
-    if match is None:
-        raise UnsupportedLayerError(layer, f"cannot read the firmware call from {call!r}")
-    return match.group(1)
+LIBM = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+LIBM.expf.restype = ctypes.c_float
+LIBM.expf.argtypes = [ctypes.c_float]
+LIBM.tanh.restype = ctypes.c_double
+LIBM.tanh.argtypes = [ctypes.c_double]
+LIBM.log.restype = ctypes.c_double
+LIBM.log.argtypes = [ctypes.c_double]
 
 
 def _int32_wrap(v: np.ndarray) -> np.ndarray:
     return ((v + 2**31) % 2**32) - 2**31
 
 
-def _table_index(
+def table_index(
     m: np.ndarray, x_t: FixedType, table_size: int, span: int, offset_num: int, clamp: bool = True
 ) -> np.ndarray:
     """``int idx = data * table_size / span + offset_num * table_size / span``, clamped.
@@ -93,7 +85,7 @@ def _pow2_quotient(x_t: FixedType, table_size: int, span: int) -> int | None:
     return k
 
 
-def _lut_inputs(table_size: int, half_range: float) -> np.ndarray:
+def lut_inputs(table_size: int, half_range: float) -> np.ndarray:
     """``float in_val = 2 * R * (ii - float(N) / 2.0) / float(N)`` (evaluated in double, stored float)."""
     ii = np.arange(table_size, dtype=np.float64)
     n = np.float64(np.float32(table_size))
@@ -102,8 +94,8 @@ def _lut_inputs(table_size: int, half_range: float) -> np.ndarray:
 
 def sigmoid_table(table_size: int, table_t: FixedType) -> np.ndarray:
     vals = []
-    for v in _lut_inputs(table_size, 8.0):
-        e = np.float32(_LIBM.expf(float(-v)))
+    for v in lut_inputs(table_size, 8.0):
+        e = np.float32(LIBM.expf(float(-v)))
         denom = np.float32(np.float32(1) + e)  # int + float is float
         vals.append(np.float32(1.0 / np.float64(denom)))  # 1.0 / float is double, returned as float
     return from_float(np.array(vals, dtype=np.float64), table_t)
@@ -111,7 +103,7 @@ def sigmoid_table(table_size: int, table_t: FixedType) -> np.ndarray:
 
 def tanh_table(table_size: int, table_t: FixedType) -> np.ndarray:
     # `tanh(in_val)` in init_tanh_table resolves to ::tanh(double) (nnet::tanh is declared later).
-    vals = [_LIBM.tanh(float(v)) for v in _lut_inputs(table_size, 4.0)]
+    vals = [LIBM.tanh(float(v)) for v in lut_inputs(table_size, 4.0)]
     return from_float(np.array(vals, dtype=np.float64), table_t)
 
 
@@ -119,19 +111,19 @@ def elu_table(table_size: int, table_t: FixedType) -> np.ndarray:
     # in_val = -8.0 * ii / float(N) (double, stored float); std::exp(float) - 1. is double, returned float
     ii = np.arange(table_size, dtype=np.float64)
     in_val = (-8.0 * ii / np.float64(np.float32(table_size))).astype(np.float32)
-    vals = [np.float32(np.float64(_LIBM.expf(float(v))) - 1.0) for v in in_val]
+    vals = [np.float32(np.float64(LIBM.expf(float(v))) - 1.0) for v in in_val]
     return from_float(np.array(vals, dtype=np.float64), table_t)
 
 
 def softplus_table(table_size: int, table_t: FixedType) -> np.ndarray:
     # std::log(std::exp(input) + 1.): expf, then double addition and log, returned as float
-    vals = [np.float32(_LIBM.log(float(np.float32(_LIBM.expf(float(v)))) + 1.0)) for v in _lut_inputs(table_size, 8.0)]
+    vals = [np.float32(LIBM.log(float(np.float32(LIBM.expf(float(v)))) + 1.0)) for v in lut_inputs(table_size, 8.0)]
     return from_float(np.array(vals, dtype=np.float64), table_t)
 
 
 def softsign_table(table_size: int, table_t: FixedType) -> np.ndarray:
     # input / (std::abs(input) + 1.): float abs, double arithmetic, returned as float
-    vals = [np.float32(float(v) / (abs(float(v)) + 1.0)) for v in _lut_inputs(table_size, 8.0)]
+    vals = [np.float32(float(v) / (abs(float(v)) + 1.0)) for v in lut_inputs(table_size, 8.0)]
     return from_float(np.array(vals, dtype=np.float64), table_t)
 
 
@@ -140,7 +132,7 @@ def selu_table(table_size: int, table_t: FixedType) -> np.ndarray:
     in_val = (-8.0 * ii / np.float64(np.float32(table_size))).astype(np.float32)
     vals = [
         np.float32(
-            1.0507009873554804934193349852946 * (1.6732632423543772848170429916717 * (_LIBM.expf(float(v)) - 1.0))
+            1.0507009873554804934193349852946 * (1.6732632423543772848170429916717 * (LIBM.expf(float(v)) - 1.0))
         )
         for v in in_val
     ]
@@ -162,7 +154,7 @@ def lut_activation(name: str, x_t: FixedType, res_t: FixedType, table_size: int,
     out = cast(table, table_t.frac, res_t)  # res[ii] = (res_T) table[index]
 
     def fn(m):
-        return out[_table_index(m, x_t, table_size, span, off)]
+        return out[table_index(m, x_t, table_size, span, off)]
 
     fn.max_abs = int(np.abs(out).max())  # bound on every output mantissa, for overflow proofs
     return fn
@@ -181,7 +173,7 @@ def _elementwise(layer, fn):
 def activation(layer):
     (x_t,) = input_types(layer)
     res_t = result_type(layer)
-    name = _function_name(layer)
+    name = firmware_function(layer, required=True)
     if name == "binary_tanh":
         from fpgadl.emulator.kernels_binary import binary_tanh
 
@@ -225,7 +217,7 @@ def activation(layer):
 
         def selu(m):
             # index = datareg * N / -8, clamped to [0, N-1]; positive branch lambda * datareg
-            idx = np.clip(-_table_index(m, x_t, table_size, 8, 0, clamp=False), 0, table_size - 1)
+            idx = np.clip(-table_index(m, x_t, table_size, 8, 0, clamp=False), 0, table_size - 1)
             return np.where(m >= 0, cast(m * lam, x_t.frac + lam_t.frac, res_t), table[idx])
 
         return _elementwise(layer, selu)
@@ -236,7 +228,7 @@ def activation(layer):
 def parametrized_activation(layer):
     (x_t,) = input_types(layer)
     res_t = result_type(layer)
-    name = _function_name(layer)
+    name = firmware_function(layer, required=True)
     param_t = attr_type(layer, "param_t")
     alpha = from_float(np.array([float(layer.get_attr("activ_param", 1.0))]), param_t)[0]
     if name == "leaky_relu":
@@ -260,7 +252,7 @@ def parametrized_activation(layer):
 
         def elu(m):
             # index = datareg * N / -8: quotient and int conversion both truncate toward zero
-            idx = -_table_index(m, x_t, table_size, 8, 0, clamp=False)
+            idx = -table_index(m, x_t, table_size, 8, 0, clamp=False)
             idx = np.minimum(idx, table_size - 1)
             neg = cast(alpha * table[np.clip(idx, 0, table_size - 1)], frac, res_t)
             return np.where(m >= 0, cast(m, x_t.frac, res_t), neg)

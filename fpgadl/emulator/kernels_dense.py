@@ -263,7 +263,7 @@ class DenseArithmetic:
         return cast(s + self.b_acc, self.accum_t.frac, self.accum_t)
 
 
-def _check_strategy(layer, arith: DenseArithmetic) -> None:
+def check_strategy(layer, arith: DenseArithmetic) -> None:
     strategy = str(layer.get_attr("strategy", "latency")).lower()
     require(layer, strategy in ("latency", "resource", "distributed_arithmetic"), f"strategy {strategy}")
     if strategy == "resource":
@@ -329,7 +329,7 @@ def layer_arith(layer) -> DenseArithmetic:
     if "bias" in layer.weights:
         b, b_t = weight_mantissas(layer, "bias")
     arith = DenseArithmetic(layer, x_t, w, w_t, b, b_t, accum_t, result_type(layer))
-    _check_strategy(layer, arith)
+    check_strategy(layer, arith)
     return arith
 
 

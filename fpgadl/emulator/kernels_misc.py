@@ -16,6 +16,7 @@ from fpgadl.emulator.fastfixed import cast, convert
 from fpgadl.emulator.fixed import FixedType
 from fpgadl.emulator.registry import (
     UnsupportedLayerError,
+    firmware_function,
     fixed_type,
     input_types,
     register,
@@ -24,7 +25,7 @@ from fpgadl.emulator.registry import (
 )
 
 
-def _out_shape(layer) -> tuple[int, ...]:
+def layer_out_shape(layer) -> tuple[int, ...]:
     return tuple(int(d) for d in layer.get_output_variable().shape)
 
 
@@ -32,12 +33,6 @@ def _same_type_or_cast(x_t: FixedType, res_t: FixedType):
     if x_t == res_t:
         return lambda m: m
     return lambda m: convert(m, x_t, res_t)
-
-
-def _function_name(layer) -> str:
-    call = layer.get_attr("function_cpp") or ""
-    match = re.match(r"\s*nnet::(\w+)<", call)
-    return match.group(1) if match else ""
 
 
 @register("Input")
@@ -50,7 +45,7 @@ def input_layer(layer):
 def reshape(layer):
     (x_t,) = input_types(layer)
     conv = _same_type_or_cast(x_t, result_type(layer))
-    shape = _out_shape(layer)
+    shape = layer_out_shape(layer)
     return lambda m: conv(m.reshape((m.shape[0], *shape)))
 
 
@@ -108,8 +103,8 @@ def zero_padding2d(layer):
 def merge(layer):
     t1, t2 = input_types(layer)
     res_t = result_type(layer)
-    name = _function_name(layer)
-    out_shape = _out_shape(layer)
+    name = firmware_function(layer)
+    out_shape = layer_out_shape(layer)
     n_elem = int(np.prod(out_shape))
     f = max(t1.frac, t2.frac)
 
@@ -160,7 +155,7 @@ def concatenate(layer):
     """concatenate{1,2,3}d with the extents and axis of the generated config."""
     t1, t2 = input_types(layer)
     res_t = result_type(layer)
-    name = _function_name(layer)
+    name = firmware_function(layer)
     match = re.fullmatch(r"concatenate([123])d", name)
     require(layer, match is not None, f"concatenation function nnet::{name or '?'}")
     k = int(match.group(1))
@@ -182,7 +177,7 @@ def concatenate(layer):
         ax = 1
     else:
         ax = 0
-    out_shape = _out_shape(layer)
+    out_shape = layer_out_shape(layer)
 
     def kernel(a, b):
         n = a.shape[0]
@@ -200,7 +195,7 @@ def concatenate(layer):
 @register("Resize")
 def resize(layer):
     """resize_nearest(): source pixel = (dst * ((size << 16) / new_size + 1)) >> 16 per axis."""
-    name = _function_name(layer)
+    name = firmware_function(layer)
     require(layer, name == "resize_nearest", f"resize function nnet::{name or '?'}")
     (x_t,) = input_types(layer)
     conv = _same_type_or_cast(x_t, result_type(layer))
@@ -212,5 +207,5 @@ def resize(layer):
     ys = (np.arange(new_h) * y_ratio) >> 16
     xs = (np.arange(new_w) * x_ratio) >> 16
     src = ((ys[:, None] * width + xs[None, :])[:, :, None] * n_chan + np.arange(n_chan)).reshape(-1)
-    out_shape = _out_shape(layer)
+    out_shape = layer_out_shape(layer)
     return lambda m: conv(m.reshape(m.shape[0], -1)[:, src]).reshape((m.shape[0], *out_shape))

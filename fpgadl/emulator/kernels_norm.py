@@ -8,7 +8,7 @@ import numpy as np
 
 from fpgadl.emulator.fastfixed import cast, convert, from_float
 from fpgadl.emulator.fixed import FixedType
-from fpgadl.emulator.kernels_misc import _out_shape
+from fpgadl.emulator.kernels_misc import layer_out_shape
 from fpgadl.emulator.registry import (
     attr_type,
     input_types,
@@ -32,7 +32,7 @@ def batch_normalization(layer):
     scale, bias = scale.reshape(-1)[idx], bias.reshape(-1)[idx]
     fp = x_t.frac + s_t.frac
     f = max(fp, b_t.frac)
-    out_shape = _out_shape(layer)
+    out_shape = layer_out_shape(layer)
     # data * scale + bias in int64: refuse (never wrap silently) when the full-precision sum could exceed it
     # (|x| <= 2**(wx-1), |s| <= 2**(ws-1): |x*s| <= 2**(wx+ws-2); the sum adds one bit)
     widest = max(x_t.width + s_t.width - 2 + (f - fp), b_t.width - 1 + (f - b_t.frac)) + 1

@@ -13,7 +13,7 @@ import numpy as np
 
 from fpgadl.emulator.fastfixed import cast, convert
 from fpgadl.emulator.fixed import FixedType
-from fpgadl.emulator.kernels_misc import _out_shape
+from fpgadl.emulator.kernels_misc import layer_out_shape
 from fpgadl.emulator.registry import (
     attr_type,
     input_types,
@@ -73,7 +73,7 @@ def _pool_builder(layer, ndim: int, global_pool: bool):
     if is_io_stream(layer):
         return _stream_pool_builder(layer, ndim, global_pool, x_t, res_t, accum_t, op)
     in_shape = tuple(int(d) for d in layer.get_input_variable().shape)
-    out_shape = _out_shape(layer)
+    out_shape = layer_out_shape(layer)
     if global_pool:
         # the firmware indexes data[pixel * n_filt + filt] from the config, whatever the variable shape
         n_filt, n_pix = _global_geometry(layer, ndim)
@@ -159,7 +159,7 @@ def _stream_pool_builder(layer, ndim, global_pool, x_t, res_t, accum_t, op):
     folds the pixels in stream order into an accum_t accumulator."""
 
     in_shape = tuple(int(d) for d in layer.get_input_variable().shape)
-    out_shape = _out_shape(layer)
+    out_shape = layer_out_shape(layer)
     n_chan = in_shape[-1]
     if global_pool:
         pack = layer.get_input_variable().type

@@ -18,7 +18,7 @@ import numpy as np
 from fpgadl.emulator.activations import lut_activation
 from fpgadl.emulator.fastfixed import cast, convert
 from fpgadl.emulator.fixed import FixedType
-from fpgadl.emulator.kernels_dense import DenseArithmetic, _check_strategy, matrix
+from fpgadl.emulator.kernels_dense import DenseArithmetic, check_strategy, matrix
 from fpgadl.emulator.registry import (
     UnsupportedLayerError,
     attr_type,
@@ -75,7 +75,7 @@ def _mult(layer, structs, cfg_name: str, x_t: FixedType, w_key: str, b_key: str)
     b, b_t = weight_mantissas(layer, b_key)
     # nnet::dense<data_T, accum_t, mult_config>: the product lands in accum_t itself
     arith = DenseArithmetic(layer, x_t, w, w_t, b, b_t, accum_t, accum_t)
-    _check_strategy(layer, arith)
+    check_strategy(layer, arith)
     return arith
 
 

@@ -11,6 +11,7 @@ class, that is not reproduced exactly raises ``UnsupportedLayerError``; there is
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -132,3 +133,13 @@ def is_io_stream(layer) -> bool:
 def require(layer, condition: bool, reason: str) -> None:
     if not condition:
         raise UnsupportedLayerError(layer, reason)
+
+
+def firmware_function(layer, *, required: bool = False) -> str:
+    """The `nnet::` function the firmware calls for this layer (from hls4ml's `function_cpp`): '' when
+    there is none, or an UnsupportedLayerError naming the layer when `required`."""
+    call = layer.get_attr("function_cpp") or ""
+    match = re.match(r"\s*nnet::(\w+)<", call)
+    if match is None and required:
+        raise UnsupportedLayerError(layer, f"cannot read the firmware call from {call!r}")
+    return match.group(1) if match else ""

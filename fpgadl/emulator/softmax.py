@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from fpgadl.emulator.activations import _LIBM, _lut_inputs, _table_index
+from fpgadl.emulator.activations import LIBM, lut_inputs, table_index
 from fpgadl.emulator.fastfixed import cast, from_float
 from fpgadl.emulator.fixed import FixedType
 from fpgadl.emulator.registry import (
@@ -84,7 +84,7 @@ def _exp_table(addr_t: FixedType, size: int, scale: np.float32, negative: bool, 
         x = np.float32(x * scale)
         if negative:
             x = -x
-        vals.append(_LIBM.expf(float(x)))
+        vals.append(LIBM.expf(float(x)))
     return from_float(np.array(vals, dtype=np.float64), exp_t)
 
 
@@ -181,8 +181,8 @@ def softmax(layer):
 
 
 def _legacy(layer, x_t, res_t, table_t, exp_size, inv_size):
-    exp_in = _lut_inputs(exp_size, 8.0)
-    exp_table = from_float(np.array([_LIBM.expf(float(v)) for v in exp_in], dtype=np.float64), table_t)
+    exp_in = lut_inputs(exp_size, 8.0)
+    exp_table = from_float(np.array([LIBM.expf(float(v)) for v in exp_in], dtype=np.float64), table_t)
     inv_in = (np.float64(64.0) * np.arange(inv_size) / np.float64(np.float32(inv_size))).astype(np.float32)
     with np.errstate(divide="ignore"):
         inv_vals = np.where(inv_in > 0, 1.0 / inv_in.astype(np.float64), 0.0)
@@ -198,9 +198,9 @@ def _legacy(layer, x_t, res_t, table_t, exp_size, inv_size):
                     e = np.full(n, one)
                 else:
                     diff = x[:, j] - x[:, i]  # exact difference, data_T frac
-                    e = exp_table[_table_index(diff, x_t, exp_size, 16, 8)]
+                    e = exp_table[table_index(diff, x_t, exp_size, 16, 8)]
                 exp_res[:, i] = cast(exp_res[:, i] + e, table_t.frac, table_t)
-        idx = _table_index(exp_res, table_t, inv_size, 64, 0)
+        idx = table_index(exp_res, table_t, inv_size, 64, 0)
         return cast(inv_table[idx], table_t.frac, res_t)
 
     return fn

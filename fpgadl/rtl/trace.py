@@ -26,6 +26,7 @@ from fpgadl.emulator.registry import (
     UnsupportedLayerError,
     attr_type,
     data_inputs,
+    firmware_function,
     fixed_type,
     input_types,
     result_type,
@@ -58,7 +59,7 @@ def supported_classes() -> list[str]:
     return sorted(_TRACERS)
 
 
-def _out_shape(layer) -> tuple[int, ...]:
+def layer_out_shape(layer) -> tuple[int, ...]:
     return tuple(int(d) for d in layer.get_output_variable().shape)
 
 
@@ -93,7 +94,7 @@ def _input(layer):
 def _dense(layer):
     arith = layer_arith(layer)
     n_in = arith.w.shape[0]
-    out_shape = _out_shape(layer)
+    out_shape = layer_out_shape(layer)
     return lambda x: _matmul(layer, x.reshape(-1, n_in), arith).reshape(out_shape)
 
 
@@ -101,7 +102,7 @@ def _conv(layer, ndim: int):
     in_shape, kernel, stride, pads = conv_geometry(layer, ndim)
     arith = layer_arith(layer)
     idx, _ = im2col_index(in_shape, kernel, stride, pads)
-    out_shape = _out_shape(layer)
+    out_shape = layer_out_shape(layer)
 
     def trace(x):
         flat = x._vars.ravel()
@@ -124,16 +125,11 @@ def _conv2d(layer):
     return _conv(layer, 2)
 
 
-def _function_name(layer) -> str:
-    call = layer.get_attr("function_cpp") or ""
-    return call.split("nnet::", 1)[1].split("<", 1)[0] if "nnet::" in call else ""
-
-
 @register("Activation")
 def _activation(layer):
     (x_t,) = input_types(layer)
     res_t = result_type(layer)
-    name = _function_name(layer)
+    name = firmware_function(layer)
     if name == "linear":
         return lambda x: convert(x, x_t, res_t)
     if name == "relu":
@@ -156,14 +152,14 @@ def _batchnorm(layer):
     s = np.ldexp(scale.reshape(-1)[idx].astype(np.float64), -s_t.frac)
     b = np.ldexp(bias.reshape(-1)[idx].astype(np.float64), -b_t.frac)
     frac = max(x_t.frac + s_t.frac, b_t.frac)
-    out_shape = _out_shape(layer)
+    out_shape = layer_out_shape(layer)
     return lambda x: cast(x.ravel() * s + b, frac, res_t).reshape(out_shape)
 
 
 @register("Reshape")
 def _reshape(layer):
     (x_t,) = input_types(layer)
-    res_t, out_shape = result_type(layer), _out_shape(layer)
+    res_t, out_shape = result_type(layer), layer_out_shape(layer)
     return lambda x: convert(x.reshape(out_shape), x_t, res_t)
 
 
@@ -177,8 +173,8 @@ def _transpose(layer):
 @register("Merge")
 def _merge(layer):
     t1, t2 = input_types(layer)
-    res_t, out_shape = result_type(layer), _out_shape(layer)
-    name = _function_name(layer)
+    res_t, out_shape = result_type(layer), layer_out_shape(layer)
+    name = firmware_function(layer)
     frac = max(t1.frac, t2.frac)
     ops = {"add": lambda a, b: a + b, "subtract": lambda a, b: a - b}
     if name not in ops:
@@ -199,7 +195,7 @@ def _max_pool(layer, ndim: int):
     res_t, accum_t = result_type(layer), attr_type(layer, "accum_t")
     sizes, pool, stride, pads = pool_geometry(layer, ndim)
     n_chan = int(layer.get_input_variable().shape[-1])
-    out_shape = _out_shape(layer)
+    out_shape = layer_out_shape(layer)
     # window start positions as the firmware loops them; -1 marks padding (the pad pattern)
     starts = [
         np.arange(0, (s + p0 + p1 - k) // st * st + 1, st) for s, k, st, (p0, p1) in zip(sizes, pool, stride, pads)
@@ -284,7 +280,7 @@ def trace_model(hls_model, hwconf: HWConfig = HWConfig(1, -1, -1)) -> TracedMode
         raise UnsupportedRTLError(f"fpgadl rtl: {len(hls_model.inputs)} model inputs; only single-input models")
     in_layer = next(layer for layer, _ in steps if layer.class_name == "Input")
     in_t = fixed_type(in_layer, in_layer.get_output_variable().type.precision)
-    shape = _out_shape(in_layer)
+    shape = layer_out_shape(in_layer)
     k, i, f = kif(in_t)
     x = FixedVariableArray.from_kif(np.full(shape, k), np.full(shape, i), np.full(shape, f), hwconf)
     tensors = {in_layer.outputs[0]: x}
