@@ -362,7 +362,7 @@ def dense(layer):
 
     if is_xnor(layer.get_input_variable().type.precision) or is_xnor(layer.types["weight_t"].precision):
         return binary_dense(layer)
-        arith = layer_arith(layer)
+    arith = layer_arith(layer)
     out_shape = tuple(layer.get_output_variable().shape)
     n_in = arith.w.shape[0]
     if arith.float_plan:
