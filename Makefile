@@ -32,8 +32,10 @@ setup: system-deps $(STAMP)
 run: $(STAMP)
 	$(BIN)/fpgadl run
 
+# Two workers for the two cores (the suite is single-threaded compiles and training); loadscope keeps a
+# module's tests on one worker, so module-scoped conversions are made once.
 test: system-deps $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope
 
 lint: $(STAMP)
 	$(BIN)/ruff check fpgadl tests benchmarks

@@ -607,7 +607,9 @@ def test_from_hls4ml_round_trip():
     )
     assert FixedType.from_hls4ml(IntegerPrecisionType(5, signed=False)) == FixedType(5, 5, False)
     assert FixedType.parse(str(IntegerPrecisionType(5, signed=False))) == FixedType(5, 5, False)
-    for other in (XnorPrecisionType(), ExponentPrecisionType(), FloatPrecisionType()):
+    # hls4ml's XNOR type (binary layers) holds a bipolar value as ap_uint<1>, 0 meaning -1
+    assert FixedType.from_hls4ml(XnorPrecisionType()) == FixedType(1, 1, False)
+    for other in (ExponentPrecisionType(), FloatPrecisionType()):
         with pytest.raises(UnsupportedTypeError, match=type(other).__name__):
             FixedType.from_hls4ml(other)
 

@@ -125,7 +125,7 @@ class FixedType:
             return cls(width=precision.width, integer=precision.width, signed=precision.signed)
         raise UnsupportedTypeError(
             f"hls4ml precision {type(precision).__name__} ({precision}) is not a fixed-point or integer "
-            "type; the emulator supports FixedPrecisionType and IntegerPrecisionType only"
+            "type; the emulator supports FixedPrecisionType, IntegerPrecisionType and XnorPrecisionType only"
         )
 
     @classmethod

@@ -123,7 +123,10 @@ def _after_cast(r: Range, precision) -> Range:
 
 def _weights(layer, key: str) -> np.ndarray | None:
     w = layer.weights.get(key)
-    return None if w is None else np.asarray(w.data, dtype=np.float64)
+    if w is None:  # distributed arithmetic drops the weight variables; fpgadl.hls.project keeps them as da_*
+        kept = layer.get_attr(f"da_{key}")
+        return None if kept is None else np.asarray(kept, dtype=np.float64)
+    return np.asarray(w.data, dtype=np.float64)
 
 
 def _dense(layer, x: Range) -> tuple[dict[str, Range], Range]:

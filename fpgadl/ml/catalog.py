@@ -34,7 +34,7 @@ CATALOG: dict[str, ArchFacts] = {
     "conv-autoencoder": ArchFacts(activation_param=None),
     "threshold-net": ArchFacts(activation_param=None),  # integer weights, a step as a 2-bit quantizer
     "perceptron": ArchFacts(activation_param=None),
-    "resnet": ArchFacts(activation_param=None, inexact="float BatchNorm constants"),
+    "resnet": ArchFacts(activation_param=None, inexact="BatchNorm: torch rounds x * scale + bias in float32"),
     "gru": ArchFacts(frontend="pytorch", activation_param=None, inexact="recurrent gates are lookup tables"),
     "lstm": ArchFacts(frontend="pytorch", activation_param=None, inexact="recurrent gates are lookup tables"),
     "rnn": ArchFacts(frontend="pytorch", activation_param=None, inexact="the recurrent tanh is a lookup table"),
