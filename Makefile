@@ -32,10 +32,10 @@ setup: system-deps $(STAMP)
 run: $(STAMP)
 	$(BIN)/fpgadl run
 
-# Two workers for the two cores (the suite is single-threaded compiles and training); loadscope keeps a
-# module's tests on one worker, so module-scoped conversions are made once.
+# Two workers for the two cores (the suite is single-threaded compiles and training); tests are spread
+# one by one, except those marked with an xdist_group (the external corpus: its conversions are shared).
 test: system-deps $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadscope
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check fpgadl tests benchmarks
