@@ -360,7 +360,8 @@ def float_kernel(core, arith: DenseArithmetic, out_shape: tuple[int, ...]):
 def dense(layer):
     from fpgadl.emulator.kernels_binary import binary_dense, is_xnor
 
-    if is_xnor(layer.get_input_variable().type.precision) or is_xnor(layer.types["weight_t"].precision):
+    weight_t = layer.types.get("weight_t")  # distributed arithmetic has none
+    if is_xnor(layer.get_input_variable().type.precision) or (weight_t is not None and is_xnor(weight_t.precision)):
         return binary_dense(layer)
     arith = layer_arith(layer)
     out_shape = tuple(layer.get_output_variable().shape)

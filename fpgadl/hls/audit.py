@@ -136,7 +136,8 @@ def _dense(layer, x: Range) -> tuple[dict[str, Range], Range]:
     b = _weights(layer, "bias")
     b = np.zeros(w.shape[1]) if b is None else b.reshape(-1)
     x_xnor = _is_xnor(layer.get_input_variable().type.precision)
-    w_xnor = _is_xnor(layer.types["weight_t"].precision)
+    weight_t = layer.types.get("weight_t")  # distributed arithmetic has none: its constants are in the graph
+    w_xnor = weight_t is not None and _is_xnor(weight_t.precision)
     n_in = w.shape[0]
     if x_xnor and w_xnor:  # popcount of matches, then 2 * count - n_in (nnet_mult.h `cast`)
         return {"accum": Range(0.0, float(n_in) + float(np.abs(b).max(initial=0)), 0)}, Range(-n_in, n_in, 0)
