@@ -7,7 +7,7 @@ generated inputs (off-grid, exact ties, out of range, on grid, typical) against 
 never "claims exact but differs", never an internal error, and the class the issue requires (exact,
 exact except float32 rounding, twin-only with a reason, refused naming the op). The default (dynamo)
 export runs on a few models; hls4ml's csim runs on a representative few and must equal the fast engine.
-Conversions are shared by all assertions through a module-scope cache.
+Conversions are shared by all assertions through a session-scope cache.
 """
 
 from __future__ import annotations
@@ -91,7 +91,9 @@ def _known(test: str, names) -> list:
     ]
 
 
-@pytest.fixture(scope="module")
+# Session scope: xdist interleaves other modules' tests on the corpus worker, and a module-scope fixture
+# would be rebuilt (and every model converted again) at each switch.
+@pytest.fixture(scope="session")
 def outcome(tmp_path_factory):
     # torch's dynamo exporter logs every traced op at DEBUG; a failing assertion should show the outcome only
     logging.getLogger("torch").setLevel(logging.WARNING)
