@@ -41,17 +41,24 @@ class UnsupportedLayerError(UsageError):
         )
 
 
-def register(*class_names: str) -> Callable[[Builder], Builder]:
-    """Register a kernel builder for the given hls4ml layer class names."""
+def registrar(table: dict, what: str) -> Callable[..., Callable]:
+    """A `register(*class_names)` decorator filling `table` (hls4ml class name -> builder); a class named
+    twice is an error. The fast engine's kernels and the RTL tracer's tracers are both registered so."""
 
-    def deco(builder: Builder) -> Builder:
-        for name in class_names:
-            if name in _BUILDERS:
-                raise ValueError(f"kernel for {name} registered twice")
-            _BUILDERS[name] = builder
-        return builder
+    def register(*class_names: str) -> Callable:
+        def deco(builder):
+            for name in class_names:
+                if name in table:
+                    raise ValueError(f"{what} for {name} registered twice")
+                table[name] = builder
+            return builder
 
-    return deco
+        return deco
+
+    return register
+
+
+register = registrar(_BUILDERS, "kernel")  # register a kernel builder for hls4ml layer class names
 
 
 def supported_classes() -> list[str]:

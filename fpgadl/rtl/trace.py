@@ -29,6 +29,7 @@ from fpgadl.emulator.registry import (
     firmware_function,
     fixed_type,
     input_types,
+    registrar,
     result_type,
     weight_mantissas,
 )
@@ -44,15 +45,7 @@ class UnsupportedRTLError(UsageError):
     """The model has layers with no exact RTL form; the message names every one of them."""
 
 
-def register(*class_names: str):
-    def deco(builder):
-        for name in class_names:
-            if name in _TRACERS:
-                raise ValueError(f"tracer for {name} registered twice")
-            _TRACERS[name] = builder
-        return builder
-
-    return deco
+register = registrar(_TRACERS, "tracer")
 
 
 def supported_classes() -> list[str]:
