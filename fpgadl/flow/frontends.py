@@ -29,11 +29,12 @@ class Frontend(Protocol):
 
     def export(self, model: torch.nn.Module, input_shape: tuple, run: RunDir) -> None: ...
 
-    def reference(self, model: torch.nn.Module, run: RunDir) -> Predict:
+    # `load()` builds the trained model: only a front end that needs it (not the onnx one) pays for it
+    def reference(self, load: Callable[[], torch.nn.Module], run: RunDir) -> Predict:
         """onnxruntime's predictions of the exported model, from float inputs."""
         ...
 
-    def convert(self, model: torch.nn.Module, run: RunDir, opts: HlsOptions, warn) -> ProjectMeta: ...
+    def convert(self, load: Callable[[], torch.nn.Module], run: RunDir, opts: HlsOptions, warn) -> ProjectMeta: ...
 
 
 class OnnxFrontend:
@@ -47,12 +48,12 @@ class OnnxFrontend:
         export_qonnx_file(model, input_shape, run / RunDir.QONNX)
         export_qcdq_file(model, input_shape, run / RunDir.QCDQ)
 
-    def reference(self, model, run):
+    def reference(self, load, run):
         from fpgadl.hls.export import onnxruntime_predict
 
         return lambda x: onnxruntime_predict(run / RunDir.QCDQ, x)
 
-    def convert(self, model, run, opts, warn):
+    def convert(self, load, run, opts, warn):
         from fpgadl.hls.convert import convert
 
         return convert(run / RunDir.QONNX, run / RunDir.HLS, opts, warn=warn)
@@ -68,8 +69,10 @@ class PytorchFrontend:
 
         export_float_file(model.float_twin(), input_shape, run / RunDir.TWIN_ONNX)
 
-    def reference(self, model, run):
+    def reference(self, load, run):
         from fpgadl.hls.export import onnxruntime_predict
+
+        model = load()
 
         def predict(x: np.ndarray) -> np.ndarray:  # the float twin has no input quantizer: apply the trained one
             with torch.no_grad():
@@ -77,10 +80,10 @@ class PytorchFrontend:
 
         return predict
 
-    def convert(self, model, run, opts, warn):
+    def convert(self, load, run, opts, warn):
         from fpgadl.hls.pytorch_twin import convert_twin
 
-        return convert_twin(model, run / RunDir.HLS, opts, warn=warn)
+        return convert_twin(load(), run / RunDir.HLS, opts, warn=warn)
 
 
 FRONTENDS: dict[str, Frontend] = {f.name: f for f in (OnnxFrontend(), PytorchFrontend())}

@@ -115,7 +115,7 @@ def export_stage(run: RunDir, cfg: RunConfig) -> None:
 
 # ---------------------------------------------------------------- verify
 def verify_stage(run: RunDir, cfg: RunConfig) -> None:
-    predict = frontend_of(cfg).reference(load_trained(run, cfg), run)
+    predict = frontend_of(cfg).reference(lambda: load_trained(run, cfg), run)
     predict_and_record(run, cfg, "onnxruntime", predict, np.load(run / X_TEST))
 
 
@@ -137,7 +137,7 @@ def convert_stage(run: RunDir, cfg: RunConfig) -> None:
         warnings.append(msg)
         cfg.warn(msg)
 
-    meta = frontend_of(cfg).convert(load_trained(run, cfg), run, convert_options(cfg), warn)
+    meta = frontend_of(cfg).convert(lambda: load_trained(run, cfg), run, convert_options(cfg), warn)
     write_json(
         run / RunDir.CONVERT_INFO,
         {
