@@ -21,7 +21,9 @@ QUANTIZE_STAGES = ("train", "export", "verify")
 
 
 def _recipe(recipe: str, epochs: int | None, seed: int | None, overrides: dict | None = None):
-    return load_recipe(recipe, **{**(overrides or {}), "train.epochs": epochs, "train.seed": seed})
+    # epochs/seed given as arguments win over `overrides`; left at None they must not erase an override.
+    given = {k: v for k, v in {"train.epochs": epochs, "train.seed": seed}.items() if v is not None}
+    return load_recipe(recipe, **{**(overrides or {}), **given})
 
 
 def run(

@@ -24,3 +24,26 @@ def default_bundle(default_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("bundle") / "mlp-digits-pynq-z2"
     api.package(default_run[0], board="pynq-z2", out=out)
     return out
+
+
+# `make test` spreads tests over two xdist workers (--dist loadgroup). A test that uses an expensive shared
+# fixture (the default run, a module's compiled projects) goes to the worker that already built it, so no
+# fixture is built twice: one group for the default run, one per module for module/session fixtures.
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        group = None if item.get_closest_marker("xdist_group") else _shared_fixture_group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _shared_fixture_group(item) -> str | None:
+    names = getattr(item, "fixturenames", ())
+    if "default_run" in names:
+        return "default-run"
+    defs = getattr(item, "_fixtureinfo", None)
+    for name in names:
+        for fixturedef in defs.name2fixturedefs.get(name, ()) if defs else ():
+            if fixturedef.scope in ("module", "session") and fixturedef.baseid.endswith(".py"):
+                return item.module.__name__
+    return None

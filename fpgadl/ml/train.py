@@ -9,7 +9,7 @@ trainer under their family name in `TRAINERS`.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,6 +84,13 @@ def torch_predict(model: torch.nn.Module, x: np.ndarray, batch_size: int = 4096)
     return np.concatenate(outs).astype(np.float32, copy=False)
 
 
+def minibatches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
+    """Index tensors of one epoch's shuffled mini-batches (one randperm from `gen` per epoch)."""
+    perm = torch.randperm(n, generator=gen)
+    for i in range(0, n, batch_size):
+        yield perm[i : i + batch_size]
+
+
 def as_tensor(y) -> torch.Tensor:
     # A Brevitas QuantTensor carries its dequantized value in `.value`.
     return y.value if hasattr(y, "value") and not isinstance(y, torch.Tensor) else y
@@ -116,10 +123,8 @@ def train_supervised(
     stopper = EarlyStopping(model, cfg, progress)
     for epoch in range(1, cfg.epochs + 1):
         model.train()
-        perm = torch.randperm(len(x_train), generator=gen)
         total = 0.0
-        for i in range(0, len(perm), cfg.batch_size):
-            idx = perm[i : i + cfg.batch_size]
+        for idx in minibatches(len(x_train), cfg.batch_size, gen):
             opt.zero_grad()
             out = as_tensor(model(x_train[idx]))
             target = y_train[idx] if cfg.loss == "cross_entropy" else y_train[idx].reshape(out.shape)
@@ -131,7 +136,7 @@ def train_supervised(
             total += loss.item() * len(idx)
         sched.step()
         val = _val_score(recipe, torch_predict(model, data.x_val), data.y_val)
-        if stopper.step(epoch, {"loss": total / len(perm), "val": val}):
+        if stopper.step(epoch, {"loss": total / len(x_train), "val": val}):
             break
     return stopper.finish()
 

@@ -14,7 +14,14 @@ import torch
 
 from fpgadl.ml.datasets import Dataset
 from fpgadl.ml.recipes import Recipe
-from fpgadl.ml.train import Progress, TrainResult, register_trainer, seed_everything, train_supervised
+from fpgadl.ml.train import (
+    Progress,
+    TrainResult,
+    minibatches,
+    register_trainer,
+    seed_everything,
+    train_supervised,
+)
 
 
 def pretrain_rbm(
@@ -30,10 +37,9 @@ def pretrain_rbm(
     b_v = torch.zeros(n_vis)
     err = float("nan")
     for _ in range(epochs):
-        perm = torch.randperm(len(v_data), generator=gen)
         total = 0.0
-        for i in range(0, len(perm), batch_size):
-            v0 = v_data[perm[i : i + batch_size]]
+        for idx in minibatches(len(v_data), batch_size, gen):
+            v0 = v_data[idx]
             p_h0 = torch.sigmoid(v0 @ w.T + b_h)
             h0 = torch.bernoulli(p_h0, generator=gen)
             p_v1 = torch.sigmoid(h0 @ w + b_v)

@@ -22,6 +22,7 @@ from fpgadl.ml.train import (
     Progress,
     TrainResult,
     as_tensor,
+    minibatches,
     register_trainer,
     seed_everything,
     torch_predict,
@@ -150,10 +151,9 @@ def train_gan(model: torch.nn.Module, data: Dataset, recipe: Recipe, progress: P
     stopper = EarlyStopping(model, cfg, progress)
     for epoch in range(1, cfg.epochs + 1):
         model.train()
-        perm = torch.randperm(len(real), generator=gen)
         d_total = g_total = 0.0
-        for i in range(0, len(perm), cfg.batch_size):
-            x_real = real[perm[i : i + cfg.batch_size]]
+        for idx in minibatches(len(real), cfg.batch_size, gen):
+            x_real = real[idx]
             n = len(x_real)
             z = torch.randn(n, latent_dim, generator=gen)
             fake = as_tensor(model(z))
@@ -168,6 +168,6 @@ def train_gan(model: torch.nn.Module, data: Dataset, recipe: Recipe, progress: P
             d_total += float(d_loss) * n
             g_total += float(g_loss) * n
         val = fidelity(torch_predict(model, data.x_val))
-        if stopper.step(epoch, {"d_loss": d_total / len(perm), "g_loss": g_total / len(perm), "val": val}):
+        if stopper.step(epoch, {"d_loss": d_total / len(real), "g_loss": g_total / len(real), "val": val}):
             break
     return stopper.finish()

@@ -27,6 +27,7 @@ from fpgadl.ml.train import (
     Progress,
     TrainResult,
     calibrate,
+    minibatches,
     register_trainer,
     seed_everything,
     torch_predict,
@@ -204,9 +205,7 @@ def train_adaline(
         model.eval()
         total = 0.0
         with torch.no_grad():
-            perm = torch.randperm(len(x), generator=gen)
-            for i in range(0, len(perm), cfg.batch_size):
-                idx = perm[i : i + cfg.batch_size]
+            for idx in minibatches(len(x), cfg.batch_size, gen):
                 err = t[idx] - model(x[idx])
                 linear.weight.add_(cfg.lr * err.T @ quant_in(x[idx]).value / len(idx))
                 linear.bias.add_(cfg.lr * err.mean(0))

@@ -20,7 +20,15 @@ import torch
 from fpgadl.ml.datasets import Dataset
 from fpgadl.ml.extras import ReportExtra, markdown_table, register_report_extra
 from fpgadl.ml.recipes import Recipe
-from fpgadl.ml.train import Progress, TrainResult, register_trainer, seed_everything, torch_predict, train_supervised
+from fpgadl.ml.train import (
+    Progress,
+    TrainResult,
+    minibatches,
+    register_trainer,
+    seed_everything,
+    torch_predict,
+    train_supervised,
+)
 
 ACTIVATIONS = {"sigmoid": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh}
 
@@ -37,10 +45,9 @@ def pretrain_autoencoder(
     opt = torch.optim.Adam([w, b, *decoder.parameters()], lr=lr)
     err = float("nan")
     for _ in range(epochs):
-        perm = torch.randperm(len(v), generator=gen)
         total = 0.0
-        for i in range(0, len(v), batch_size):
-            clean = v[perm[i : i + batch_size]]
+        for idx in minibatches(len(v), batch_size, gen):
+            clean = v[idx]
             noisy = clean * (torch.rand(clean.shape, generator=gen) >= mask) if mask > 0 else clean
             loss = torch.mean((squash(decoder(act(noisy @ w.T + b))) - clean) ** 2)
             opt.zero_grad()
