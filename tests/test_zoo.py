@@ -5,6 +5,7 @@ deviation where it is not; docs/zoo-notes.md explains each)."""
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import torch
 
 from fpgadl.ml.datasets import load_dataset
 from fpgadl.ml.recipes import available_recipes, load_recipe
-from fpgadl.ml.train import TRAINERS, torch_predict, train
+from fpgadl.ml.train import TRAINERS
 from fpgadl.zoo import ARCHITECTURES, build_model
 
 # Brief training: enough that biases differ (identical constant tensors get merged by qonnx's cleanup,
@@ -35,34 +36,31 @@ QUICK_PARAMS = {
 }
 
 
-@functools.cache
-def trained(name: str):
-    recipe = load_recipe(name, **{**QUICK, **QUICK_PARAMS.get(name, {})})
-    data = load_dataset(
-        recipe.dataset.name,
-        val_fraction=recipe.dataset.val_fraction,
-        test_fraction=recipe.dataset.test_fraction,
-        subset=recipe.dataset.subset,
-        seed=recipe.train.seed,
-        params=recipe.dataset.params,
-    )
-    torch.manual_seed(recipe.train.seed)
-    model = build_model(recipe.model.arch, recipe.model.params, recipe.quant, data.input_shape, data.n_out)
-    result = train(model, data, recipe)
-    return recipe, data, model, result
+def quick(name: str) -> dict:
+    return {**QUICK, **QUICK_PARAMS.get(name, {})}
 
 
-@pytest.mark.parametrize("name", available_recipes())
-def test_recipe_builds_and_trains(name):
-    recipe, data, model, result = trained(name)
+def per_recipe(names) -> list:
+    """One xdist group per recipe: every test of a recipe shares that worker's cached run (`_run`)."""
+    return [pytest.param(n, marks=pytest.mark.xdist_group(n)) for n in names]
+
+
+@pytest.mark.parametrize("name", per_recipe(available_recipes()))
+def test_recipe_builds_and_trains(name, runs_dir):
+    """Read from the product path's own run: the model it trained and that model's torch outputs."""
+    report = _run(name, runs_dir)
+    run_dir = Path(report["run_dir"])
+    recipe = load_recipe(str(run_dir / "recipe.yaml"))
     assert recipe.model.arch in ARCHITECTURES
-    assert result.epochs_run >= 1 or recipe.family == "mp"  # McCulloch-Pitts units are designed, not trained
-    y = torch_predict(model, data.x_test)
+    trained = json.loads((run_dir / "train.json").read_text())
+    assert trained["epochs_run"] >= 1 or recipe.family == "mp"  # McCulloch-Pitts units are designed, not trained
+    assert trained["epochs_run"] <= quick(name)["train.epochs"]  # the brief training asked for, not the recipe's
+    y, y_test = np.load(run_dir / "predictions/torch.npy"), np.load(run_dir / "data/y_test.npy")
     assert y.dtype == np.float32 and np.isfinite(y).all()
     if recipe.family == "gan" or recipe.model.arch == "conv-autoencoder":
-        assert y.shape == (len(data.x_test), *data.y_test.shape[1:])
+        assert y.shape == y_test.shape
     else:
-        assert y.shape == (len(data.x_test), data.n_out)
+        assert y.shape == (len(y_test), trained["n_out"])
 
 
 def test_family_trainers_registered():
@@ -117,8 +115,7 @@ def _run(name: str, out_dir: str) -> dict:
     """The product path: `fpgadl run` on the recipe with brief training, fast and csim engines."""
     from fpgadl import api
 
-    overrides = {**QUICK, **QUICK_PARAMS.get(name, {})}
-    return api.run(name, out=Path(out_dir) / name, overrides=overrides, warn=lambda m: None)
+    return api.run(name, out=Path(out_dir) / name, overrides=quick(name), warn=lambda m: None)
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +145,7 @@ EXACT = [
 EXACT_SLOW = ["alexnet-digits", "vgg-digits"]
 
 
-@pytest.mark.parametrize("name", EXACT + [pytest.param(n, marks=pytest.mark.slow) for n in EXACT_SLOW])
+@pytest.mark.parametrize("name", per_recipe(EXACT + EXACT_SLOW))
 def test_every_stage_exact(name, runs_dir):
     report = _run(name, runs_dir)
     assert set(report["metrics"]) == ENGINES
@@ -186,7 +183,7 @@ BOUNDED_SLOW = {
 }
 
 
-@pytest.mark.parametrize("name", list(BOUNDED) + [pytest.param(n, marks=pytest.mark.slow) for n in BOUNDED_SLOW])
+@pytest.mark.parametrize("name", per_recipe([*BOUNDED, *BOUNDED_SLOW]))
 def test_inexact_families_measured_and_fast_equals_csim(name, runs_dir):
     max_dev, min_agree = {**BOUNDED, **BOUNDED_SLOW}[name]
     report = _run(name, runs_dir)
@@ -229,6 +226,7 @@ def test_zoo_command_lists_every_recipe_with_its_exact_stages():
     assert set(EXACT) | set(EXACT_SLOW) == {n for n, r in rows.items() if len(r["bit_exact"]) == 4}
 
 
+@pytest.mark.xdist_group("gan-digits")
 def test_gan_report_shows_the_emulated_sample_grid(runs_dir):
     report = _run("gan-digits", runs_dir)
     run_dir = Path(report["run_dir"])
@@ -239,6 +237,7 @@ def test_gan_report_shows_the_emulated_sample_grid(runs_dir):
 # --- the course's points, read from the reports of the runs above ------------------------------------
 
 
+@pytest.mark.xdist_group("mp-logic")
 def test_mp_neuron_report_checks_the_whole_truth_table_on_the_fpga(runs_dir):
     report = _run("mp-logic", runs_dir)
     extra = report["extra"]["data"]
@@ -253,6 +252,7 @@ def test_mp_neuron_report_checks_the_whole_truth_table_on_the_fpga(runs_dir):
     assert "| 1 | 1 | 1 / 1 | 1 / 1 | 0 / 0 | 0 / 0 | 0 / 0 |" in (Path(report["run_dir"]) / "report.md").read_text()
 
 
+@pytest.mark.xdist_group("perceptron-logic")
 def test_perceptron_learns_and_or_nand_but_not_xor(runs_dir):
     report = _run("perceptron-logic", runs_dir)
     acc = report["extra"]["data"]["accuracy"]  # measured on the csim outputs
@@ -271,6 +271,7 @@ def test_designed_threshold_units_reject_off_grid_weights():
         build_model("threshold-net", {"layers": layers}, QuantConfig(input_bits=2, weight_bits=3), (2,), 1)
 
 
+@pytest.mark.xdist_group("sparse-ae-digits")
 def test_sparse_autoencoder_reports_mean_hidden_activation_against_its_target(runs_dir):
     report = _run("sparse-ae-digits", runs_dir)
     data = report["extra"]["data"]
@@ -287,6 +288,7 @@ def test_kl_sparsity_penalty_is_zero_at_the_target_and_grows_away_from_it():
     assert float(at) == pytest.approx(0.0, abs=1e-6) and float(away) > 0.5
 
 
+@pytest.mark.xdist_group("stacked-ae-digits")
 def test_stacked_autoencoder_report_compares_with_no_pretraining(runs_dir):
     report = _run("stacked-ae-digits", runs_dir)
     c = report["extra"]["data"]
@@ -295,6 +297,7 @@ def test_stacked_autoencoder_report_compares_with_no_pretraining(runs_dir):
     assert "no pre-training" in (Path(report["run_dir"]) / "report.md").read_text()
 
 
+@pytest.mark.xdist_group("cae-digits")
 def test_conv_autoencoder_report_shows_emulated_reconstructions(runs_dir):
     report = _run("cae-digits", runs_dir)
     run_dir = Path(report["run_dir"])
