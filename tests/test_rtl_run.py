@@ -1,0 +1,90 @@
+"""`fpgadl run --engine verilator` and the report's fit verdict: which number (estimate or Yosys) it rests on.
+
+One tiny recipe (digits through a 64-3-10 MLP, untrained) keeps the Verilator build and Yosys run to
+seconds; the run is made once per session and reused.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from tests.helpers import assert_one_line_error, run_cli
+
+TINY = """name: tiny-rtl
+family: mlp
+dataset: {name: digits, params: {flatten: true}}
+model: {arch: mlp, params: {hidden: [3], activation: relu}}
+quant: {input_bits: 4, weight_bits: 4, act_bits: 4, bias_bits: 8, scaling: power_of_two}
+train: {epochs: 0}
+metric: accuracy
+board: pynq-z2
+target: {ceiling: 0.8}
+"""
+
+
+def _run(run_dir):
+    proc = run_cli("run", run_dir.parent / "tiny-rtl.yaml", "--engine", "verilator", "--out", run_dir, "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="session")
+def verilator_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("rtl-run")
+    (d / "tiny-rtl.yaml").write_text(TINY)
+    return d / "run", _run(d / "run")
+
+
+def test_run_engine_verilator_equals_fast(verilator_run):
+    run_dir, rep = verilator_run
+    fast, rtl = np.load(run_dir / "predictions/fast.npy"), np.load(run_dir / "predictions/verilator.npy")
+    assert fast.shape == (360, 10) and np.array_equal(fast, rtl)
+    assert rep["comparisons"]["fast|verilator"]["identical_values"] == 1.0
+    checks = {c["name"]: c["passed"] for c in rep["checks"]}
+    assert checks["fast == verilator (always exact)"] is True
+    assert checks["fast == verilator on 10,000 stress inputs (up to 8x the input range)"] is True
+    assert rep["stress"]["engines"] == ["verilator", "fast"] and rep["stress"]["identical_values"] == 1.0
+    assert "| Verilator (RTL) |" in (run_dir / "report.md").read_text()
+
+
+def test_fit_verdict_rests_on_estimate_then_on_yosys(verilator_run):
+    if shutil.which("yosys") is None:
+        pytest.skip("yosys is not installed (`make setup` installs the Debian package)")
+    run_dir, rep = verilator_run
+    assert rep["fit"]["rests_on"] == "analytic estimate" and rep["fit"]["fits"] is True
+    assert rep["fit"]["used"] == rep["estimate"]["total"]
+    assert "rests on the **analytic estimate**; Yosys was not run" in (run_dir / "report.md").read_text()
+
+    proc = run_cli("rtl", run_dir, "--synth", "--no-cosim")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    yosys = json.loads((run_dir / "rtl/rtl.json").read_text())["yosys"]
+    rep = _run(run_dir)  # only the report stage reruns: rtl/rtl.json is one of its inputs
+    assert rep["fit"]["rests_on"] == "Yosys synthesis of the RTL" and rep["fit"]["fits"] is True
+    assert rep["fit"]["used"]["lut"] == yosys["lut"] + yosys["lutram"] + yosys["srl"] > 0
+    assert rep["fit"]["used"]["ff"] == yosys["ff"] > 0
+    name = "the design fits pynq-z2 (by the Yosys synthesis of the RTL)"
+    assert {c["name"]: c["passed"] for c in rep["checks"]}[name] is True
+    assert f"{yosys['lut']} LUT" in (run_dir / "report.md").read_text()
+
+
+def test_fit_verdict_over_the_board_fails():
+    from fpgadl.flow.report import fit_verdict
+
+    board = {"lut": 100, "ff": 200, "dsp": 4, "bram18k": 2, "uram": 0}
+    estimate = {"total": {"lut": 50, "ff": 20, "dsp": 0, "bram18k": 0, "uram": 0}}
+    yosys = {"lut": 90, "lutram": 8, "srl": 4, "ff": 10, "dsp": 0, "bram18k": 0, "bram36k": 0}
+    by_estimate = fit_verdict(estimate, board, None)
+    assert by_estimate["fits"] is True and by_estimate["detail"] == "LUT 50 of 100 (50.0%)"
+    by_yosys = fit_verdict(estimate, board, yosys)  # 90 + 8 + 4 LUT sites: over, though the estimate fits
+    assert by_yosys["fits"] is False and by_yosys["detail"] == "over: LUT 102 > 100"
+    assert fit_verdict({"error": "layer 'x' has class Foo"}, board, None)["fits"] is None
+
+
+def test_run_engine_verilator_refuses_untraceable_recipe(tmp_path):
+    proc = run_cli("run", "mlp-sigmoid-digits", "--engine", "verilator", "--out", tmp_path / "r")
+    assert_one_line_error(proc, "--engine verilator", "mlp-sigmoid-digits", "sigmoid", "fast, csim, both", code=2)
+    assert not (tmp_path / "r" / "model.pt").exists()  # refused before training
