@@ -88,3 +88,5 @@ def test_run_engine_verilator_refuses_untraceable_recipe(tmp_path):
     proc = run_cli("run", "mlp-sigmoid-digits", "--engine", "verilator", "--out", tmp_path / "r")
     assert_one_line_error(proc, "--engine verilator", "mlp-sigmoid-digits", "sigmoid", "fast, csim, both", code=2)
     assert not (tmp_path / "r" / "model.pt").exists()  # refused before training
+    proc = run_cli("run", "--engine", "gpu", "--out", tmp_path / "g")
+    assert_one_line_error(proc, "--engine 'gpu'", "fast, csim, verilator, both", code=2)
