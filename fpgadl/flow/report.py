@@ -285,4 +285,7 @@ def _fit_markdown(rep: dict) -> list[str]:
             f"{y['dsp']} DSP, {y['bram18k']} BRAM18K, {y['logic_levels']} logic levels; "
             f"da4ml's estimate {rtl['da4ml_estimate']['lut']} LUT / {rtl['da4ml_estimate']['ff']} FF.",
         ]
+        total = (rep.get("estimate") or {}).get("total")
+        if total:
+            lines[-1] += f" The analytic estimate of the HLS design: {total['lut']} LUT / {total['ff']} FF."
     return lines
