@@ -55,33 +55,37 @@ def test_fit_verdict_rests_on_estimate_then_on_yosys(verilator_run):
     if shutil.which("yosys") is None:
         pytest.skip("yosys is not installed (`make setup` installs the Debian package)")
     run_dir, rep = verilator_run
-    assert rep["fit"]["rests_on"] == "analytic estimate" and rep["fit"]["fits"] is True
-    assert rep["fit"]["used"] == rep["estimate"]["total"]
-    assert "rests on the **analytic estimate**; Yosys was not run" in (run_dir / "report.md").read_text()
+    hls = rep["fit"]["hls"]
+    assert hls["rests_on"] == "analytic estimate" and hls["fits"] is True and rep["fit"]["rtl"] is None
+    assert hls["used"] == rep["estimate"]["total"]
+    assert "RTL design: not synthesized" in (run_dir / "report.md").read_text()
 
     proc = run_cli("rtl", run_dir, "--synth", "--no-cosim")
     assert proc.returncode == 0, proc.stderr[-2000:]
     yosys = json.loads((run_dir / "rtl/rtl.json").read_text())["yosys"]
     rep = _run(run_dir)  # only the report stage reruns: rtl/rtl.json is one of its inputs
-    assert rep["fit"]["rests_on"] == "Yosys synthesis of the RTL" and rep["fit"]["fits"] is True
-    assert rep["fit"]["used"]["lut"] == yosys["lut"] + yosys["lutram"] + yosys["srl"] > 0
-    assert rep["fit"]["used"]["ff"] == yosys["ff"] > 0
-    name = "the design fits pynq-z2 (by the Yosys synthesis of the RTL)"
-    assert {c["name"]: c["passed"] for c in rep["checks"]}[name] is True
+    rtl = rep["fit"]["rtl"]
+    assert rtl["rests_on"] == "Yosys synthesis" and rtl["fits"] is True and rep["fit"]["hls"] == hls
+    assert rtl["used"]["lut"] == yosys["lut"] + yosys["lutram"] + yosys["srl"] > 0
+    assert rtl["used"]["ff"] == yosys["ff"] > 0
+    checks = {c["name"]: c["passed"] for c in rep["checks"]}
+    assert checks["the HLS design fits pynq-z2 (by the analytic estimate)"] is True
+    assert checks["the RTL design fits pynq-z2 (by the Yosys synthesis)"] is True
     assert f"{yosys['lut']} LUT" in (run_dir / "report.md").read_text()
 
 
 def test_fit_verdict_over_the_board_fails():
-    from fpgadl.flow.report import fit_verdict
+    from fpgadl.flow.report import fit_section
 
     board = {"lut": 100, "ff": 200, "dsp": 4, "bram18k": 2, "uram": 0}
     estimate = {"total": {"lut": 50, "ff": 20, "dsp": 0, "bram18k": 0, "uram": 0}}
     yosys = {"lut": 90, "lutram": 8, "srl": 4, "ff": 10, "dsp": 0, "bram18k": 0, "bram36k": 0}
-    by_estimate = fit_verdict(estimate, board, None)
-    assert by_estimate["fits"] is True and by_estimate["detail"] == "LUT 50 of 100 (50.0%)"
-    by_yosys = fit_verdict(estimate, board, yosys)  # 90 + 8 + 4 LUT sites: over, though the estimate fits
-    assert by_yosys["fits"] is False and by_yosys["detail"] == "over: LUT 102 > 100"
-    assert fit_verdict({"error": "layer 'x' has class Foo"}, board, None)["fits"] is None
+    fit = fit_section(estimate, board, yosys)
+    assert fit["hls"]["fits"] is True and fit["hls"]["detail"] == "LUT 50 of 100 (50.0%)"
+    # 90 + 8 + 4 LUT sites: the RTL is over the board though the estimate of the HLS design fits
+    assert fit["rtl"]["fits"] is False and fit["rtl"]["detail"] == "over: LUT 102 > 100"
+    assert fit_section(estimate, board, None)["rtl"] is None
+    assert fit_section({"error": "layer 'x' has class Foo"}, board, None)["hls"]["fits"] is None
 
 
 def test_run_engine_verilator_refuses_untraceable_recipe(tmp_path):

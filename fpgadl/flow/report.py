@@ -102,15 +102,18 @@ def build_report(run: RunDir, cfg: RunConfig) -> dict:
         estimate = _estimate(run, cfg)
     except EstimateError as e:  # a layer with no estimator rule: the report names it instead of a number
         estimate = {"error": str(e)}
-    fit = fit_verdict(estimate, meta.get("board_spec", {}).get("resources", {}), _rtl_synthesis(run))
-    if fit["fits"] is not None and (cfg.fit or r.target is not None):  # the recipe asked for a fitted design
-        checks.append(
-            {
-                "name": f"the design fits {meta.get('board', cfg.board_name)} (by the {fit['rests_on']})",
-                "passed": fit["fits"],
-                "detail": fit["detail"],
-            }
-        )
+    fit = fit_section(estimate, meta.get("board_spec", {}).get("resources", {}), _rtl_synthesis(run))
+    board = meta.get("board", cfg.board_name)
+    asked = cfg.fit or r.target is not None  # the recipe asked for a design fitted to the board
+    for design, v in fit.items():
+        if v and v["fits"] is not None and asked:
+            checks.append(
+                {
+                    "name": f"the {design.upper()} design fits {board} (by the {v['rests_on']})",
+                    "passed": v["fits"],
+                    "detail": v["detail"],
+                }
+            )
 
     return {
         "recipe": r.name,
@@ -161,16 +164,10 @@ def yosys_usage(yosys: dict) -> dict[str, int]:
     }
 
 
-def fit_verdict(estimate: dict | None, available: dict[str, int], yosys: dict | None) -> dict:
-    """Does the design fit the board, and on which number does the verdict rest: Yosys' synthesis of the
-    project's RTL when it was run on this project, else fpgadl's analytic estimate (the one the fit used)."""
-    if yosys is not None:
-        used, rests_on = yosys_usage(yosys), "Yosys synthesis of the RTL"
-    elif estimate and "total" in estimate:
-        used, rests_on = dict(estimate["total"]), "analytic estimate"
-    else:
-        why = (estimate or {}).get("error", "no estimate")
-        return {"fits": None, "rests_on": None, "detail": f"not judged: {why}"}
+def fit_verdict(used: dict[str, int] | None, available: dict[str, int], rests_on: str, why_not: str = "") -> dict:
+    """Does a design using `used` fit the board's `available` resources; `rests_on` names the number."""
+    if used is None:
+        return {"fits": None, "rests_on": None, "detail": f"not judged: {why_not}"}
     util = {k: used.get(k, 0) / n for k, n in available.items() if n}
     over = [k for k, n in available.items() if used.get(k, 0) > n]
     worst = max(util, key=util.get) if util else None
@@ -178,6 +175,19 @@ def fit_verdict(estimate: dict | None, available: dict[str, int], yosys: dict | 
     if over:
         detail = "over: " + ", ".join(f"{k.upper()} {used[k]:,} > {available[k]:,}" for k in over)
     return {"fits": not over, "rests_on": rests_on, "used": used, "utilization": util, "detail": detail}
+
+
+def fit_section(estimate: dict | None, available: dict[str, int], yosys: dict | None) -> dict:
+    """The fit verdicts, each naming the number it rests on. `hls`: the HLS design as converted (the fit's
+    reuse factors included) by fpgadl's analytic estimate, the number the fit itself used: no vendor
+    synthesis runs here. `rtl`: the da4ml Verilog of the same graph (fully parallel: reuse factors do not
+    apply) by Yosys' counts, when `fpgadl rtl --synth` ran on this very project; else None."""
+    total = (estimate or {}).get("total")
+    why = (estimate or {}).get("error", "no estimate")
+    return {
+        "hls": fit_verdict(total, available, "analytic estimate", why),
+        "rtl": fit_verdict(yosys_usage(yosys), available, "Yosys synthesis") if yosys else None,
+    }
 
 
 def _estimate(run: RunDir, cfg: RunConfig) -> dict | None:
@@ -265,27 +275,26 @@ def _fit_markdown(rep: dict) -> list[str]:
     fit = rep.get("fit")
     if not fit:
         return []
+    hls, rtl = fit["hls"], fit["rtl"]
     lines = ["", "## Fits the board?", ""]
-    if fit["fits"] is None:
-        return lines + [f"Not judged: {fit['detail']}."]
-    lines.append(
-        f"**{'yes' if fit['fits'] else 'no'}** ({fit['detail']}). The verdict rests on the **{fit['rests_on']}**"
-        + (
-            "; Yosys was not run on this project (`fpgadl rtl RUN --synth` adds its counts)."
-            if fit["rests_on"] == "analytic estimate"
-            else " (`fpgadl rtl --synth`: the da4ml Verilog of this project's graph)."
+    if hls["fits"] is None:
+        lines.append(f"- HLS design: {hls['detail']}.")
+    else:
+        lines.append(
+            f"- HLS design (as converted, with the fit's reuse factors): **{'yes' if hls['fits'] else 'no'}** "
+            f"({hls['detail']}); rests on the **analytic estimate** (no vendor synthesis runs here)."
         )
+    if rtl is None:
+        lines.append(
+            "- RTL design: not synthesized (`fpgadl rtl RUN --synth` adds Yosys' counts); the fit verdict rests "
+            "on the analytic estimate alone."
+        )
+        return lines
+    y, da = rep["rtl"]["yosys"], rep["rtl"]["da4ml_estimate"]
+    lines.append(
+        f"- RTL design (`fpgadl rtl`: da4ml Verilog of the same graph, fully parallel): "
+        f"**{'yes' if rtl['fits'] else 'no'}** ({rtl['detail']}); rests on **Yosys synthesis** "
+        f"(`synth_xilinx -family {y['family']}`: {y['lut']} LUT, {y['ff']} FF, {y['carry']} CARRY, {y['dsp']} DSP, "
+        f"{y['bram18k']} BRAM18K, {y['logic_levels']} logic levels; da4ml's estimate {da['lut']} LUT / {da['ff']} FF)."
     )
-    rtl = rep.get("rtl") or {}
-    if fit["rests_on"] != "analytic estimate":
-        y = rtl["yosys"]
-        lines += [
-            "",
-            f"Yosys `synth_xilinx -family {y['family']}`: {y['lut']} LUT, {y['ff']} FF, {y['carry']} CARRY, "
-            f"{y['dsp']} DSP, {y['bram18k']} BRAM18K, {y['logic_levels']} logic levels; "
-            f"da4ml's estimate {rtl['da4ml_estimate']['lut']} LUT / {rtl['da4ml_estimate']['ff']} FF.",
-        ]
-        total = (rep.get("estimate") or {}).get("total")
-        if total:
-            lines[-1] += f" The analytic estimate of the HLS design: {total['lut']} LUT / {total['ff']} FF."
     return lines
