@@ -182,6 +182,10 @@ def test_unsupported_layer_is_refused(tmp_path_factory):
     project = _project(tmp_path_factory, "sigmoid")
     proc = run_cli("rtl", project, "--no-cosim")
     assert_one_line_error(proc, "no exact RTL form", "Activation", "sigmoid", code=2)
+    x = np.zeros((2, 6), dtype=np.float32)
+    np.save(project.parent / "x.npy", x)
+    proc = run_cli("emulate", project, "--input", project.parent / "x.npy", "--engine", "verilator")
+    assert_one_line_error(proc, "engine verilator", "no exact RTL form", "sigmoid", "use engine fast or csim", code=2)
 
 
 def test_strategy_da_fast_equals_csim(mlp_project, tmp_path):
