@@ -250,6 +250,12 @@ _ASSUMPTIONS = """## The rules being tested
   single step (one layer to its next valid reuse factor, Resource strategy) that frees most of the most
   over-used resource per added cycle; refuse steps that break the II target; raise `FitError` naming the
   resource, the layer and the overshoot when no step is left.
+- **Distributed arithmetic** (`--strategy da`, da4ml adder graphs): LUT = 0.362 x the adder bits of the
+  unshared canonical-signed-digit shift-and-add form of the layer's constants (`da_adder_bits`), no DSP;
+  the coefficient is fitted on Yosys counts of da4ml netlists, held-out error in docs/rtl.md (not on
+  vendor syntheses: none is published for this strategy).
+- **Recurrent layers** (LSTM, GRU, fpgadl's SimpleRNN): the input and recurrent kernels, one table per
+  gate value and the state products, once per timestep; composed from the rules above, not calibrated.
 
 ## Assumptions and what could not be found
 

@@ -52,6 +52,8 @@ def run(
         raise UsageError(f"--engine {engine!r}: valid: {', '.join(RUN_ENGINES)}")
     r = _recipe(recipe, epochs, seed, overrides)
     load_board(board or r.board)  # fail early, with the valid names, on an unknown board
+    if engine == "verilator":
+        _check_rtl_capable(r)
     run_dir = RunDir(out or Path("build") / r.name)
     cfg = RunConfig(recipe=r, engine=engine, board=board, progress=progress, warn=warn)
     import yaml
@@ -64,6 +66,19 @@ def run(
     if stages is None or "report" in stages:
         return run_dir.read_json(RunDir.REPORT_JSON)
     return manifest
+
+
+def _check_rtl_capable(r) -> None:
+    """Refuse, before training, a recipe whose layers the RTL tracer cannot take; load the engine."""
+    import fpgadl.rtl.engine  # noqa: F401  (registers the verilator engine)
+    from fpgadl.ml.catalog import rtl_refusal
+
+    why = rtl_refusal(r.model.arch, r.model.params)
+    if why:
+        raise UsageError(
+            f"--engine verilator: recipe {r.name} has {why}, which have no exact RTL form; valid engines for it: "
+            "fast, csim, both"
+        )
 
 
 def quantize(recipe: str, *, out: Path | None = None, epochs: int | None = None, **kw) -> dict:

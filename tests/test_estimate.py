@@ -78,6 +78,22 @@ def test_constant_weights_prune_zeros_and_shifts():
     assert (res.multipliers, res.dsp) == (64, 64)
 
 
+def test_distributed_arithmetic_uses_the_rule_fitted_on_yosys_counts():
+    """--strategy da: LUT = DA_LUT_PER_ADDER_BIT x unshared CSD adder bits (docs/rtl.md), no DSP."""
+    from fpgadl.estimate.rules import DA, DA_LUT_PER_ADDER_BIT, da_adder_bits
+
+    codes = np.array([[3, 1], [5, -7], [0, 300]])  # CSD digits: 3 = 4-1, 5 = 4+1, 7 = 8-1, 300 = 256+64-16-4
+    spec = dense(3, 2, bits=8, strategy=DA, weights=codes)
+    adds = (2 + 1 + 2 + 2 + 0 + 4) - 2  # one add per nonzero digit, less one per output
+    width = 8 + 9 + 2  # input bits + widest code (300: 9 bits) + growth of a 3-term sum
+    assert da_adder_bits(spec) == adds * width == 171
+    est = estimate_layer(spec, US, 5.0)
+    assert est.strategy == DA and est.dsp == est.dsp_multipliers == 0
+    assert est.lut == round(DA_LUT_PER_ADDER_BIT * 171) == 62
+    with pytest.raises(ValueError, match="'fc'.*weight values"):
+        estimate_layer(dense(3, 2, bits=8, strategy=DA), US, 5.0)
+
+
 def test_softmax_tables():
     sm = LayerSpec(
         name="sm", kind=SOFTMAX, n_in=5, n_out=5, in_bits=16, out_bits=16, table_size=1024, table_bits=18

@@ -1,4 +1,4 @@
-"""Recurrent layers get an estimate: LSTM/GRU rules compose the kernel and table rules per timestep."""
+"""Recurrent layers get an estimate: LSTM/GRU/SimpleRNN rules compose the kernel and table rules per timestep."""
 
 from __future__ import annotations
 
@@ -36,10 +36,13 @@ def _estimate(cell: str, tmp_path, timesteps: int = 10):
             net, hls_config=cfg, output_dir=str(tmp_path / cell), backend="Vitis"
         )
     est = estimate(model, load_board("pynq-z2"))
-    return next(layer for layer in est.layers if layer.class_name == cell), est
+    return next(layer for layer in est.layers if layer.class_name == HLS_CLASS.get(cell, cell)), est
 
 
-@pytest.mark.parametrize("cell", ["LSTM", "GRU"])
+HLS_CLASS = {"RNN": "SimpleRNN"}  # torch.nn.RNN is hls4ml's SimpleRNN (fpgadl's own HLS template)
+
+
+@pytest.mark.parametrize("cell", ["LSTM", "GRU", "RNN"])
 def test_recurrent_layers_have_an_estimate(cell, tmp_path):
     layer, est = _estimate(cell, tmp_path)
     assert layer.kind == "recurrent"
@@ -53,6 +56,8 @@ def test_lstm_costs_more_than_gru_and_scales_with_timesteps(tmp_path):
     lstm, _ = _estimate("LSTM", tmp_path)
     gru, _ = _estimate("GRU", tmp_path)
     assert lstm.lut > gru.lut  # four gates against three, plus tanh(c)
+    rnn, _ = _estimate("RNN", tmp_path)
+    assert gru.lut > rnn.lut and gru.bram18k > rnn.bram18k  # one tanh table per unit, no state products
     short, _ = _estimate("GRU", tmp_path / "short", timesteps=5)
     assert short.lut == gru.lut  # hardware is reused across timesteps
     assert short.latency_cycles * 2 == gru.latency_cycles

@@ -77,7 +77,7 @@ def test_report_shows_deviation_instead_of_exactness(tmp_path):
     report = api.run(str(path), out=tmp_path / "run", warn=lambda m: None)
     assert report["exact_expected"] is False
     assert report["inexact_layers"]
-    names = [c["name"] for c in report["checks"]]
+    names = [c["name"] for c in report["checks"] if "==" in c["name"]]  # besides: the fit (the recipe's target)
     assert names == ["fast == csim (always exact)", "fast == csim on 10,000 stress inputs (up to 8x the input range)"]
     assert report["passed"] is True
     assert report["comparisons"]["torch|csim"]["max_abs_diff"] > 0

@@ -182,6 +182,10 @@ def test_unsupported_layer_is_refused(tmp_path_factory):
     project = _project(tmp_path_factory, "sigmoid")
     proc = run_cli("rtl", project, "--no-cosim")
     assert_one_line_error(proc, "no exact RTL form", "Activation", "sigmoid", code=2)
+    x = np.zeros((2, 6), dtype=np.float32)
+    np.save(project.parent / "x.npy", x)
+    proc = run_cli("emulate", project, "--input", project.parent / "x.npy", "--engine", "verilator")
+    assert_one_line_error(proc, "engine verilator", "no exact RTL form", "sigmoid", "use engine fast or csim", code=2)
 
 
 def test_strategy_da_fast_equals_csim(mlp_project, tmp_path):
@@ -201,3 +205,24 @@ def test_strategy_da_fast_equals_csim(mlp_project, tmp_path):
     y_fast = FastEngine(da).predict(x)
     assert y_fast.shape == (2000, 3)
     assert np.array_equal(y_fast, y_csim)
+    _da_estimate_uses_the_fitted_rule(da, mlp_project)
+
+
+def _da_estimate_uses_the_fitted_rule(da, latency):
+    """The estimator reads the constants distributed arithmetic keeps (da_weight) as the same codes the
+    latency project holds, and prices the layers with the rule fitted on Yosys counts (docs/rtl.md)."""
+    from fpgadl.core.boards import load_board
+    from fpgadl.estimate import estimate, specs_from_hls_model
+    from fpgadl.estimate.rules import DA, DA_LUT_PER_ADDER_BIT, KERNEL, da_adder_bits
+    from fpgadl.hls.project import load_project
+
+    da_model, lat_model = load_project(da)[0], load_project(latency)[0]
+    da_specs = [s for s in specs_from_hls_model(da_model) if s.kind == KERNEL]
+    lat_specs = [s for s in specs_from_hls_model(lat_model) if s.kind == KERNEL]
+    assert [s.strategy for s in da_specs] == [DA, DA] and [s.strategy for s in lat_specs] == ["latency"] * 2
+    for d, lat in zip(da_specs, lat_specs):
+        assert np.array_equal(d.weights, lat.weights) and da_adder_bits(d) > 0
+    est = estimate(da_model, load_board("pynq-z2"))
+    kernels = [layer for layer in est.layers if layer.kind == KERNEL]
+    assert [k.lut for k in kernels] == [round(DA_LUT_PER_ADDER_BIT * da_adder_bits(s)) for s in da_specs]
+    assert all(k.strategy == DA and k.dsp == 0 for k in kernels)

@@ -428,10 +428,23 @@ def conv_geometry(layer, ndim: int):
     return in_shape, kernel, stride, pads
 
 
-def _conv_builder(layer, ndim: int):
-    in_shape, kernel, stride, pads = conv_geometry(layer, ndim)
-    arith = layer_arith(layer)
+# hls4ml turns 1x1 convolutions into Pointwise classes; their kernels (pointwise_conv_1d_latency_cl,
+# and conv_2d_latency_cl for 2-D) compute the same per-product accum_t sums over the channels.
+CONV_DIMS = {"Conv1D": 1, "PointwiseConv1D": 1, "Conv2D": 2, "PointwiseConv2D": 2}
+
+
+def conv_patches(layer) -> tuple[np.ndarray, tuple[int, ...]]:
+    """A Conv layer's im2col index (flat input index per output pixel and patch position, -1 for zero
+    padding) and its channels-last input shape: what the fast engine and the RTL tracer gather."""
+    in_shape, kernel, stride, pads = conv_geometry(layer, CONV_DIMS[layer.class_name])
     idx, _ = im2col_index(in_shape, kernel, stride, pads)
+    return idx, tuple(in_shape)
+
+
+@register(*CONV_DIMS)
+def conv(layer):
+    idx, in_shape = conv_patches(layer)
+    arith = layer_arith(layer)
     pad = idx < 0
     gather = np.where(pad, 0, idx)
     out_shape = tuple(layer.get_output_variable().shape)
@@ -485,15 +498,3 @@ def _float_conv_core(arith: DenseArithmetic, idx: np.ndarray, in_size: int):
         return arith.call_float(cols).reshape(n, n_pix * n_filt)
 
     return core
-
-
-# hls4ml turns 1x1 convolutions into Pointwise classes; their kernels (pointwise_conv_1d_latency_cl,
-# and conv_2d_latency_cl for 2-D) compute the same per-product accum_t sums over the channels.
-@register("Conv1D", "PointwiseConv1D")
-def conv1d(layer):
-    return _conv_builder(layer, 1)
-
-
-@register("Conv2D", "PointwiseConv2D")
-def conv2d(layer):
-    return _conv_builder(layer, 2)

@@ -19,17 +19,24 @@ from fpgadl.emulator.registry import (
 )
 
 
-@register("BatchNormalization", "ApplyAlpha")
-def batch_normalization(layer):
-    """normalize(): res = data * scale + bias, in full precision, assigned to res_t."""
-    (x_t,) = input_types(layer)
-    res_t = result_type(layer)
+def norm_constants(layer) -> tuple[np.ndarray, FixedType, np.ndarray, FixedType]:
+    """(scale, scale_t, bias, bias_t) of nnet::normalize, mantissas broadcast to every input element:
+    per element, or per channel (channels last) when the layer has n_filt. The fast engine and the RTL
+    tracer both read the constants here, so they cannot disagree on the broadcast."""
     scale, s_t = weight_mantissas(layer, "scale")
     bias, b_t = weight_mantissas(layer, "bias")
     n_filt = int(layer.get_attr("n_filt", -1))
     n_in = int(layer.get_attr("n_in"))
     idx = np.arange(n_in) if n_filt == -1 else np.arange(n_in) % n_filt
-    scale, bias = scale.reshape(-1)[idx], bias.reshape(-1)[idx]
+    return scale.reshape(-1)[idx], s_t, bias.reshape(-1)[idx], b_t
+
+
+@register("BatchNormalization", "ApplyAlpha")
+def batch_normalization(layer):
+    """normalize(): res = data * scale + bias, in full precision, assigned to res_t."""
+    (x_t,) = input_types(layer)
+    res_t = result_type(layer)
+    scale, s_t, bias, b_t = norm_constants(layer)
     fp = x_t.frac + s_t.frac
     f = max(fp, b_t.frac)
     out_shape = layer_out_shape(layer)

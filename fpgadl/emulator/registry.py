@@ -65,15 +65,23 @@ def supported_classes() -> list[str]:
     return sorted(_BUILDERS)
 
 
-def build_kernel(layer) -> Kernel:
-    """The kernel for one hls4ml layer; raises UnsupportedLayerError for an unknown class."""
-    builder = _BUILDERS.get(layer.class_name)
+def build_from(
+    table: dict, layer, missing: str, refusals: tuple[type[Exception], ...] = (UnsupportedTypeError,)
+) -> Callable:
+    """Call the builder `table` (a `registrar` table) holds for the layer's class; an unknown class, or a
+    builder's refusal (`refusals`), is an UnsupportedLayerError naming the layer."""
+    builder = table.get(layer.class_name)
     if builder is None:
-        raise UnsupportedLayerError(layer, "no kernel for this layer class")
+        raise UnsupportedLayerError(layer, missing)
     try:
         return builder(layer)
-    except UnsupportedTypeError as err:
+    except refusals as err:
         raise UnsupportedLayerError(layer, str(err)) from err
+
+
+def build_kernel(layer) -> Kernel:
+    """The kernel for one hls4ml layer; raises UnsupportedLayerError for an unknown class."""
+    return build_from(_BUILDERS, layer, "no kernel for this layer class")
 
 
 def run_layer(layer, *inputs: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ import numpy as np
 
 from fpgadl.core.errors import UsageError
 from fpgadl.estimate.rules import (
+    DA,
     ELEMENTWISE,
     FREE,
     KERNEL,
@@ -67,11 +68,21 @@ def _bits(t, default: int = 16) -> tuple[int, bool]:
     return (int(width) if width else default), bool(getattr(p, "signed", True))
 
 
+def _exact_codes(layer, data: np.ndarray) -> np.ndarray:
+    """Values as integers times the coarsest power of two that holds them all exactly."""
+    for frac in range(54):
+        m = np.ldexp(data, frac)
+        if np.all(m == np.round(m)):
+            return m.astype(np.int64)
+    raise EstimateError(f"layer '{layer.name}' ({layer.class_name}): weights are not fixed-point numbers")
+
+
 def _weight_codes(layer, key: str = "weight") -> np.ndarray | None:
     """Weights as the integers the firmware stores (value * 2^fractional bits), if fixed point."""
     w = layer.weights.get(key) if hasattr(layer, "weights") else None
-    if w is None:
-        return None
+    if w is None:  # distributed arithmetic drops the weight variables; fpgadl.hls.project keeps them as da_*
+        kept = layer.get_attr(f"da_{key}") if hasattr(layer, "get_attr") else None
+        return None if kept is None else _exact_codes(layer, np.asarray(kept, dtype=np.float64))
     p = _precision(w.type)
     if not hasattr(p, "integer") or not hasattr(p, "width"):
         return None
@@ -120,7 +131,9 @@ def layer_spec(layer, io_type: str) -> LayerSpec:
     else:
         in_bits, in_signed, in_shape = out_bits, True, out_shape
     strategy = str(layer.get_attr("strategy", "latency")).lower()
-    strategy = "resource" if strategy in ("resource", "resource_unrolled") else "latency"
+    strategy = {"resource": "resource", "resource_unrolled": "resource", "distributed_arithmetic": DA}.get(
+        strategy, "latency"
+    )
     common = {
         "name": layer.name,
         "kind": kind,
@@ -206,7 +219,7 @@ def layer_spec(layer, io_type: str) -> LayerSpec:
 
 
 def _recurrent_spec(layer, common: dict, in_shape: list[int]) -> LayerSpec:
-    """LSTM/GRU: n_positions counts the timesteps (the layer's own n_timesteps/n_in, not the input
+    """LSTM/GRU/SimpleRNN: n_positions counts the timesteps (the layer's own n_timesteps/n_in, not the input
     variable's shape, whose axis order depends on the front end)."""
     t_bits, _ = _bits(layer.get_attr("table_t"), 18)
     w_bits, w_signed = _bits(layer.get_attr("weight_t"), 16)

@@ -53,12 +53,19 @@ SCALE = "scale"  # BatchNormalization / ApplyAlpha: one product and one add per 
 POOL = "pool"
 MERGE = "merge"
 FREE = "free"  # Input, Reshape, Transpose: wiring only
-RECURRENT = "recurrent"  # LSTM / GRU: two kernels, gate tables and state products per timestep
+RECURRENT = "recurrent"  # LSTM / GRU / SimpleRNN: two kernels, gate tables, state products per timestep
 KINDS = (KERNEL, ELEMENTWISE, TABLE, SOFTMAX, SCALE, POOL, MERGE, FREE, RECURRENT)
-# Gates per cell (hls4ml nnet_recurrent.h): LSTM i, f, c~, o; GRU z, r, h~. Products per unit and step
-# of the cell state update: LSTM f*c, i*c~, o*tanh(c); GRU r*h (reset), z*h, (1-z)*h~.
-RECURRENT_GATES = {"LSTM": 4, "GRU": 3}
-RECURRENT_PRODUCTS = 3
+# Gates per cell (hls4ml nnet_recurrent.h): LSTM i, f, c~, o; GRU z, r, h~; SimpleRNN (fpgadl's
+# hls/templates/nnet_simple_rnn.h) the tanh of one sum. Products per unit and step of the cell state
+# update: LSTM f*c, i*c~, o*tanh(c); GRU r*h (reset), z*h, (1-z)*h~; SimpleRNN none.
+RECURRENT_GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
+RECURRENT_PRODUCTS = {"LSTM": 3, "GRU": 3, "SimpleRNN": 0}
+# hls4ml's distributed_arithmetic strategy (--strategy da): da4ml adder graphs, no multipliers.
+DA = "da"
+# LUTs per adder bit of the unshared shift-and-add form of a DA layer's constant matrix (`da_adder_bits`):
+# fitted by benchmarks/rtl.py on Yosys synth_xilinx counts of da4ml netlists, held-out mean |error| 6.4%
+# (docs/rtl.md). The coefficient absorbs the sharing da4ml's solver finds and the design's other logic.
+DA_LUT_PER_ADDER_BIT = 0.362
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,7 @@ class LayerSpec:
     out_channels: int = 0  # channels of the output stream (io_stream FIFO width); 0 = n_out
     weights: np.ndarray | None = field(default=None, compare=False, repr=False)  # integer codes
     reuse_factor: int = 1
-    strategy: str = "latency"  # 'latency' | 'resource'
+    strategy: str = "latency"  # 'latency' | 'resource' | 'da' (distributed arithmetic)
     io_type: str = "io_parallel"
     table_size: int = 1024
     table_bits: int = 18
@@ -153,6 +160,19 @@ def csd_digits(code: int) -> int:
     return digits
 
 
+def da_adder_bits(spec: LayerSpec) -> int:
+    """Adder bits of a shift-and-add constant matrix product without sharing: one add per nonzero
+    canonical-signed-digit of every weight code, less one per output, each as wide as the input plus the
+    widest code plus the sum's growth over n_in terms. The feature DA_LUT_PER_ADDER_BIT was fitted on."""
+    if spec.weights is None:
+        raise ValueError(f"layer '{spec.name}': distributed arithmetic needs the weight values")
+    codes = np.asarray(spec.weights).reshape(-1).astype(np.int64)
+    digits = sum(csd_digits(c) for c in codes)
+    adds = max(0, digits - spec.n_out)
+    width = spec.in_bits + int(np.abs(codes).max(initial=1)).bit_length() + math.ceil(math.log2(max(2, spec.n_in)))
+    return adds * width
+
+
 def bram18k_for(depth: int, width: int) -> int:
     """BRAM18K blocks for a depth x width memory, best aspect ratio (UG473/UG573: 16Kx1 .. 512x36)."""
     if depth <= 0 or width <= 0:
@@ -167,6 +187,16 @@ def _add_ns(board_family: str) -> float:
 
 def _cycles(ns: float, clock_period_ns: float) -> int:
     return max(0, math.ceil(ns / (clock_period_ns * (1.0 - CLOCK_UNCERTAINTY)) - 1e-9))
+
+
+def _da_kernel(spec: LayerSpec, dsp_widths, clock_period_ns: float, family: str) -> LayerEstimate:
+    """Distributed arithmetic: LUTs from the rule fitted on Yosys netlists, no DSP; registers and
+    latency as the fully parallel (latency strategy, constant weights) kernel with its adder tree."""
+    est = _kernel(replace(spec, strategy="latency", reuse_factor=1), dsp_widths, clock_period_ns, family)
+    positions = max(1, spec.n_positions)
+    parallel = max(1, min(spec.parallel_positions, positions)) if positions > 1 else 1
+    lut = DA_LUT_PER_ADDER_BIT * da_adder_bits(spec) * parallel
+    return replace(est, strategy=DA, lut=round(lut), dsp=0, dsp_multipliers=0)
 
 
 def _kernel(spec: LayerSpec, dsp_widths, clock_period_ns: float, family: str) -> LayerEstimate:
@@ -321,12 +351,12 @@ def _elementwise(spec: LayerSpec, dsp_widths, clock_period_ns: float, family: st
 
 
 def _recurrent(spec: LayerSpec, dsp_widths, clock_period_ns: float, family: str) -> LayerEstimate:
-    """LSTM/GRU (io_parallel): the input kernel (n_in -> gates*units) and the recurrent kernel (units ->
+    """LSTM/GRU/SimpleRNN (io_parallel): the input kernel (n_in -> gates*units) and the recurrent kernel (units ->
     gates*units) are instantiated once and reused every timestep (n_positions = timesteps); each step
     also reads one table per gate value (sigmoid/tanh) and forms the state products.  The timesteps run
     one after the other (the state feeds the next step), so latency and interval scale with them.  A
     first-principles composition of the kernel and table rules, not yet calibrated on syntheses."""
-    gates = RECURRENT_GATES.get(spec.class_name, 4)
+    gates = RECURRENT_GATES[spec.class_name]
     units = spec.n_out
     one_step = replace(spec, kind=KERNEL, n_out=gates * units, n_positions=1, parallel_positions=1)
     k_in = _kernel(one_step, dsp_widths, clock_period_ns, family)
@@ -339,7 +369,7 @@ def _recurrent(spec: LayerSpec, dsp_widths, clock_period_ns: float, family: str)
     n_tables = gates * units + (units if spec.class_name == "LSTM" else 0)  # LSTM: tanh(c) too
     tables = _elementwise(replace(spec, kind=TABLE, n_in=n_tables), dsp_widths, clock_period_ns, family)
     per = dsp_per_product(spec.table_bits, spec.out_bits, dsp_widths)
-    n_prod = RECURRENT_PRODUCTS * units
+    n_prod = RECURRENT_PRODUCTS[spec.class_name] * units
     prod_lut = 0 if per else round(LUT_PER_GENERIC_MULT_BIT2 * spec.table_bits * spec.out_bits) * n_prod
     step = max(k_in.latency_cycles, k_rec.latency_cycles) + tables.latency_cycles + 1
     steps = max(1, spec.n_positions)
@@ -378,7 +408,8 @@ def estimate_layer(
     if spec.kind not in KINDS:
         raise ValueError(f"layer '{spec.name}': unknown kind '{spec.kind}', expected one of {', '.join(KINDS)}")
     if spec.kind == KERNEL:
-        est = _kernel(spec, dsp_widths, clock_period_ns, family)
+        rule = _da_kernel if spec.strategy == DA else _kernel
+        est = rule(spec, dsp_widths, clock_period_ns, family)
     elif spec.kind == RECURRENT:
         est = _recurrent(spec, dsp_widths, clock_period_ns, family)
     else:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from fpgadl.core.artifacts import write_json
 from fpgadl.core.errors import FpgadlError, UsageError
-from fpgadl.core.options import BOTH
+from fpgadl.core.options import RUN_ENGINE_SETS
 from fpgadl.ml.recipes import Recipe
 
 
@@ -47,7 +47,7 @@ class RunConfig:
 
     @property
     def engines(self) -> list[str]:
-        return list(BOTH) if self.engine == "both" else [self.engine]
+        return list(RUN_ENGINE_SETS[self.engine])
 
 
 class RunDir:
@@ -64,6 +64,7 @@ class RunDir:
     HLS = "hls"  # the project directory (fpgadl.hls.project)
     HLS_META = "hls/fpgadl.json"
     CONVERT_INFO = "convert.json"
+    RTL_META = "rtl/rtl.json"  # `fpgadl rtl RUN` (and the verilator engine) write the project's Verilog to rtl/
     STRESS = "metrics/stress.json"
     SAMPLES = "samples.png"
     REPORT_MD, REPORT_JSON, REPORT_HTML = "report.md", "report.json", "report.html"

@@ -16,13 +16,16 @@ from fpgadl.flow.pipeline import RunConfig, RunDir
 from fpgadl.ml.extras import report_extra
 from fpgadl.ml.metrics import meets_floor
 
-ENGINE_ORDER = ("torch", "onnxruntime", "csim", "fast")
+ENGINE_ORDER = ("torch", "onnxruntime", "csim", "fast", "verilator")
 LABELS = {
     "torch": "QAT torch",
     "onnxruntime": "onnxruntime",
     "csim": "hls4ml csim",
     "fast": "fast emulator",
+    "verilator": "Verilator (RTL)",
 }
+# Engines whose outputs must equal the fast engine's on every input (fpgadl's claim, whatever the model).
+EQUAL_TO_FAST = ("csim", "verilator")
 
 
 def compare(a: np.ndarray, b: np.ndarray) -> dict:
@@ -43,6 +46,30 @@ def _load(path: Path):
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def _identical(name: str, c: dict) -> dict:
+    """A check that two executions gave identical values on every sample of comparison `c`."""
+    detail = f"{c['identical_samples']:.4%} identical samples, max |diff| {c['max_abs_diff']:.3g}"
+    return {"name": name, "passed": c["identical_values"] == 1.0, "detail": detail}
+
+
+def equality_checks(preds: dict, pairs: dict, exact_expected: bool, stress: dict | None) -> list[dict]:
+    """fast == csim and fast == verilator always; every other pair where the scales promise exactness;
+    the stress inputs' comparison of the emulate stage."""
+    checks = [
+        _identical(f"fast == {other} (always exact)", pairs.get(f"{other}|fast") or pairs[f"fast|{other}"])
+        for other in EQUAL_TO_FAST
+        if other in preds and "fast" in preds
+    ]
+    if exact_expected:
+        for a, b in itertools.combinations([e for e in ("torch", "onnxruntime", "csim", "fast") if e in preds], 2):
+            if {a, b} != {"csim", "fast"}:
+                checks.append(_identical(f"{a} == {b} (power-of-two scales: exact)", pairs[f"{a}|{b}"]))
+    if stress:
+        name = f"fast == {stress['engines'][0]} on {stress['n']:,} stress inputs (up to 8x the input range)"
+        checks.append(_identical(name, stress))
+    return checks
+
+
 def build_report(run: RunDir, cfg: RunConfig) -> dict:
     r = cfg.recipe
     meta = _load(run / "hls/fpgadl.json") or {}
@@ -57,37 +84,8 @@ def build_report(run: RunDir, cfg: RunConfig) -> dict:
     pairs = {f"{a}|{b}": compare(preds[a], preds[b]) for a, b in itertools.combinations(preds, 2)}
 
     stress = _load(run / "metrics/stress.json") if len(cfg.engines) > 1 else None
-    if stress:
-        checks_stress = {
-            "name": f"fast == csim on {stress['n']:,} stress inputs (up to 8x the input range)",
-            "passed": stress["identical_values"] == 1.0,
-            "detail": f"{stress['identical_samples']:.4%} identical samples, max |diff| {stress['max_abs_diff']:.3g}",
-        }
     exact_expected = bool(meta.get("exact"))
-    checks = []
-    if "fast" in preds and "csim" in preds:
-        p = pairs["csim|fast"]
-        checks.append(
-            {
-                "name": "fast == csim (always exact)",
-                "passed": p["identical_values"] == 1.0,
-                "detail": f"{p['identical_samples']:.4%} identical samples, max |diff| {p['max_abs_diff']:.3g}",
-            }
-        )
-    if exact_expected:
-        for a, b in itertools.combinations([e for e in ("torch", "onnxruntime", "csim", "fast") if e in preds], 2):
-            if {a, b} == {"csim", "fast"}:
-                continue
-            p = pairs[f"{a}|{b}"]
-            checks.append(
-                {
-                    "name": f"{a} == {b} (power-of-two scales: exact)",
-                    "passed": p["identical_values"] == 1.0,
-                    "detail": f"{p['identical_samples']:.4%} identical samples, max |diff| {p['max_abs_diff']:.3g}",
-                }
-            )
-    if stress:
-        checks.append(checks_stress)
+    checks = equality_checks(preds, pairs, exact_expected, stress)
     emulated = next((e for e in ("fast", "csim") if e in metrics), None)
     if emulated and r.floor is not None:
         v = metrics[emulated]["value"]
@@ -100,11 +98,22 @@ def build_report(run: RunDir, cfg: RunConfig) -> dict:
         )
 
     extra = report_extra(run.path, r)
-    estimate = None
     try:
         estimate = _estimate(run, cfg)
     except EstimateError as e:  # a layer with no estimator rule: the report names it instead of a number
         estimate = {"error": str(e)}
+    fit = fit_section(estimate, meta.get("board_spec", {}).get("resources", {}), _rtl_synthesis(run))
+    board = meta.get("board", cfg.board_name)
+    asked = cfg.fit or r.target is not None  # the recipe asked for a design fitted to the board
+    for design, v in fit.items():
+        if v and v["fits"] is not None and asked:
+            checks.append(
+                {
+                    "name": f"the {design.upper()} design fits {board} (by the {v['rests_on']})",
+                    "passed": v["fits"],
+                    "detail": v["detail"],
+                }
+            )
 
     return {
         "recipe": r.name,
@@ -127,7 +136,57 @@ def build_report(run: RunDir, cfg: RunConfig) -> dict:
         "checks": checks,
         "passed": all(c["passed"] for c in checks),
         "estimate": estimate,
+        "fit": fit,
+        "rtl": _load(run / RunDir.RTL_META),
         "extra": {"title": extra.title, "markdown": extra.markdown, "data": extra.data} if extra else None,
+    }
+
+
+def _rtl_synthesis(run: RunDir) -> dict | None:
+    """Yosys' counts from RUN/rtl/rtl.json (`fpgadl rtl RUN --synth`), if traced from this very project."""
+    from fpgadl.hls.project import project_hash
+
+    rtl = _load(run / RunDir.RTL_META)
+    if not rtl or "yosys" not in rtl or not (run / RunDir.HLS_META).is_file():
+        return None
+    return rtl["yosys"] if rtl.get("project_sha256") == project_hash(run / RunDir.HLS) else None
+
+
+def yosys_usage(yosys: dict) -> dict[str, int]:
+    """Board resources a Yosys netlist occupies: LUT sites (logic, LUT RAM, shift registers), FFs, DSPs,
+    BRAM18K (a RAMB36 is two)."""
+    return {
+        "lut": yosys["lut"] + yosys.get("lutram", 0) + yosys.get("srl", 0),
+        "ff": yosys["ff"],
+        "dsp": yosys["dsp"],
+        "bram18k": yosys["bram18k"] + 2 * yosys.get("bram36k", 0),
+        "uram": 0,
+    }
+
+
+def fit_verdict(used: dict[str, int] | None, available: dict[str, int], rests_on: str, why_not: str = "") -> dict:
+    """Does a design using `used` fit the board's `available` resources; `rests_on` names the number."""
+    if used is None:
+        return {"fits": None, "rests_on": None, "detail": f"not judged: {why_not}"}
+    util = {k: used.get(k, 0) / n for k, n in available.items() if n}
+    over = [k for k, n in available.items() if used.get(k, 0) > n]
+    worst = max(util, key=util.get) if util else None
+    detail = f"{worst.upper()} {used[worst]:,} of {available[worst]:,} ({util[worst]:.1%})" if worst else ""
+    if over:
+        detail = "over: " + ", ".join(f"{k.upper()} {used[k]:,} > {available[k]:,}" for k in over)
+    return {"fits": not over, "rests_on": rests_on, "used": used, "utilization": util, "detail": detail}
+
+
+def fit_section(estimate: dict | None, available: dict[str, int], yosys: dict | None) -> dict:
+    """The fit verdicts, each naming the number it rests on. `hls`: the HLS design as converted (the fit's
+    reuse factors included) by fpgadl's analytic estimate, the number the fit itself used: no vendor
+    synthesis runs here. `rtl`: the da4ml Verilog of the same graph (fully parallel: reuse factors do not
+    apply) by Yosys' counts, when `fpgadl rtl --synth` ran on this very project; else None."""
+    total = (estimate or {}).get("total")
+    why = (estimate or {}).get("error", "no estimate")
+    return {
+        "hls": fit_verdict(total, available, "analytic estimate", why),
+        "rtl": fit_verdict(yosys_usage(yosys), available, "Yosys synthesis") if yosys else None,
     }
 
 
@@ -203,9 +262,39 @@ def render_markdown(rep: dict) -> str:
     lines += ["", "## Wall time per stage", "", "| stage | status | seconds |", "|---|---|---|"]
     for s, v in rep["stages"].items():
         lines.append(f"| {s} | {v['status']} | {_fmt(v['seconds'])} |")
+    lines += _fit_markdown(rep)
     est = rep.get("estimate")
     if est and "markdown" in est:
         lines += ["", "## Resource and latency estimate", "", est["markdown"]]
     elif est and "error" in est:
         lines += ["", "## Resource and latency estimate", "", f"unavailable: {est['error']}"]
     return "\n".join(lines) + "\n"
+
+
+def _fit_markdown(rep: dict) -> list[str]:
+    fit = rep.get("fit")
+    if not fit:
+        return []
+    hls, rtl = fit["hls"], fit["rtl"]
+    lines = ["", "## Fits the board?", ""]
+    if hls["fits"] is None:
+        lines.append(f"- HLS design: {hls['detail']}.")
+    else:
+        lines.append(
+            f"- HLS design (as converted, with the fit's reuse factors): **{'yes' if hls['fits'] else 'no'}** "
+            f"({hls['detail']}); rests on the **analytic estimate** (no vendor synthesis runs here)."
+        )
+    if rtl is None:
+        lines.append(
+            "- RTL design: not synthesized (`fpgadl rtl RUN --synth` adds Yosys' counts); the fit verdict rests "
+            "on the analytic estimate alone."
+        )
+        return lines
+    y, da = rep["rtl"]["yosys"], rep["rtl"]["da4ml_estimate"]
+    lines.append(
+        f"- RTL design (`fpgadl rtl`: da4ml Verilog of the same graph, fully parallel): "
+        f"**{'yes' if rtl['fits'] else 'no'}** ({rtl['detail']}); rests on **Yosys synthesis** "
+        f"(`synth_xilinx -family {y['family']}`: {y['lut']} LUT, {y['ff']} FF, {y['carry']} CARRY, {y['dsp']} DSP, "
+        f"{y['bram18k']} BRAM18K, {y['logic_levels']} logic levels; da4ml's estimate {da['lut']} LUT / {da['ff']} FF)."
+    )
+    return lines

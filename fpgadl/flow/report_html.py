@@ -121,6 +121,9 @@ def precision_profile(hls_dir: Path, x: np.ndarray) -> str:
 
 
 def resource_plot(estimate: dict | None, board: dict) -> str:
+    if estimate and "error" in estimate:
+        reason = html.escape(estimate["error"])
+        return f"<section><h2>Resources per layer against the board</h2><p>estimate unavailable: {reason}</p></section>"
     plt = _pyplot()
     if not estimate or "layers" not in estimate:
         return ""
@@ -204,16 +207,17 @@ def write_run_html(rep: dict, run_dir: Path) -> None:
 def write_project_html(hls_dir: Path, x: np.ndarray) -> None:
     """report.html of an `fpgadl hls` project: precision profile and resources (no stages to compare)."""
     from fpgadl.core.boards import Board
+    from fpgadl.estimate import EstimateError
     from fpgadl.estimate import estimate as estimate_fn
     from fpgadl.hls.project import ProjectMeta, load_project
 
     hls_dir = Path(hls_dir)
     meta = ProjectMeta.load(hls_dir)
+    board = Board.model_validate(meta.board_spec)
     try:
-        board = Board.model_validate(meta.board_spec)
         est = estimate_fn(load_project(hls_dir)[0], board, clock_period_ns=meta.clock_period_ns).to_dict()
-    except Exception:  # the estimate is informative; the page still shows the profile
-        est = None
+    except EstimateError as e:  # a layer with no estimator rule: the page names it instead of a plot
+        est = {"error": str(e)}
     summary = (
         f"<p>board <b>{html.escape(meta.board)}</b> (part <code>{html.escape(meta.part)}</code>, clock "
         f"{meta.clock_period_ns} ns); input port <code>{html.escape(str(meta.input_type))}</code>; "

@@ -185,11 +185,12 @@ def emulate_stage(run: RunDir, cfg: RunConfig) -> None:
     from fpgadl.hls.testbench import TB_STRESS_SAMPLES, write_tb_data
 
     write_tb_data(run / RunDir.HLS, np.concatenate([x, stress[:TB_STRESS_SAMPLES]]))  # the vendor bench's expectations
-    if len(stress_out) == 2:
+    if len(stress_out) == 2:  # fast and the engine checked against it (csim or verilator)
         from fpgadl.flow.report import compare
 
-        result = compare(stress_out["csim"], stress_out["fast"])
-        write_json(run / RunDir.STRESS, {"n": len(stress), "engines": ["csim", "fast"], **result})
+        (other,) = set(stress_out) - {"fast"}
+        result = compare(stress_out[other], stress_out["fast"])
+        write_json(run / RunDir.STRESS, {"n": len(stress), "engines": [other, "fast"], **result})
 
 
 # ---------------------------------------------------------------- report
@@ -266,7 +267,7 @@ STAGE_LIST = [
             [RunDir.predictions(e) for e in c.engines] + ([RunDir.STRESS] if len(c.engines) > 1 else [])
         ),
         options=lambda c: {"engines": c.engines, "metric": c.recipe.metric},
-        sources=("fpgadl.hls", "fpgadl.emulator", "fpgadl.ml", "fpgadl.zoo"),
+        sources=("fpgadl.hls", "fpgadl.emulator", "fpgadl.rtl", "fpgadl.ml", "fpgadl.zoo"),
     ),
     Stage(
         "report",
@@ -278,6 +279,7 @@ STAGE_LIST = [
             RunDir.TRAIN_INFO,
             RunDir.CONVERT_INFO,
             RunDir.HLS_META,
+            RunDir.RTL_META,  # optional: its Yosys counts, when `fpgadl rtl --synth` ran, judge the fit
         ],
         outputs=lambda c: [RunDir.REPORT_MD, RunDir.REPORT_JSON, RunDir.REPORT_HTML],
         options=lambda c: c.options(),

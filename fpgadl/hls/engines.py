@@ -165,7 +165,9 @@ def register_engine(cls: type[Engine]) -> type[Engine]:
 def open_engine(hls_dir: Path, engine: str, *, trace: bool = False) -> Engine:
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
-    cls = ENGINE_CLASSES[engine]
+    cls = ENGINE_CLASSES.get(engine)
+    if cls is None:  # a caller below the API that did not import the RTL side
+        raise UsageError(f"engine {engine} is not loaded; import fpgadl.rtl.engine (fpgadl.api does) to use it")
     if trace and not cls.traces:
         raise UsageError(f"--trace: engine {engine} exposes only the output port; use --engine fast or csim")
     return cls(hls_dir, trace=trace) if cls is CsimEngine else cls(hls_dir)

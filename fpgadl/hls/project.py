@@ -9,6 +9,7 @@ model from the directory alone, which is all `fpgadl emulate` needs.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import warnings
@@ -66,6 +67,16 @@ class ProjectMeta:
         if not path.is_file():
             raise UsageError(f"{hls_dir}: not an fpgadl HLS project (no {META_FILE}); create one with `fpgadl hls`")
         return ProjectMeta(**json.loads(path.read_text()))
+
+
+def project_hash(hls_dir: Path) -> str:
+    """Hash of what the project's graph is rebuilt from: fpgadl.json and the cleaned model. Whatever is
+    derived from the project (its RTL, Yosys' counts) records it, so a stale derivative is recognised."""
+    h = hashlib.sha256((Path(hls_dir) / META_FILE).read_bytes())
+    model = Path(hls_dir) / ProjectMeta.load(hls_dir).clean_model
+    if model.is_file():
+        h.update(model.read_bytes())
+    return h.hexdigest()
 
 
 @contextlib.contextmanager

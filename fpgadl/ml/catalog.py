@@ -58,3 +58,14 @@ def inexact_reasons(arch: str, params: dict, scaling: str) -> list[str]:
     if scaling != "power_of_two":
         reasons.append("quantizer scales are not powers of two")
     return reasons
+
+
+def rtl_refusal(arch: str, params: dict) -> str | None:
+    """What keeps an architecture from the open RTL path (`--engine verilator`), as far as it is known
+    without building the model: recurrent layers and lookup-table activations have no exact traced form.
+    None does not promise a trace: the converted graph's layers decide (fpgadl.rtl.trace names them)."""
+    f = facts(arch)
+    if f.frontend == "pytorch":
+        return "recurrent layers"
+    act = params.get(f.activation_param, f.default_activation) if f.activation_param else None
+    return f"{act} activations (lookup tables)" if act in TABLE_ACTIVATIONS else None

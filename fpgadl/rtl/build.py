@@ -56,7 +56,7 @@ def write_rtl(project: Path, out: Path, clock_ns: float | None = None, *, hls_mo
     from da4ml.codegen import VerilogModel
     from da4ml.trace import HWConfig, comb_trace, to_pipeline
 
-    from fpgadl.hls.project import ProjectMeta, load_project, quiet
+    from fpgadl.hls.project import ProjectMeta, load_project, project_hash, quiet
     from fpgadl.rtl.trace import trace_model
 
     meta = ProjectMeta.load(project)
@@ -101,19 +101,10 @@ def _keep_library(old: Path, new: Path, verilog_sha256: str) -> None:
         shutil.copy2(old / "sim" / name, new / "sim" / name)
 
 
-def project_hash(project: Path) -> str:
-    """Hash of what the trace reads: the project's fpgadl.json and its cleaned model."""
-    from fpgadl.hls.project import META_FILE, ProjectMeta
-
-    h = hashlib.sha256((Path(project) / META_FILE).read_bytes())
-    model = Path(project) / ProjectMeta.load(project).clean_model
-    if model.is_file():
-        h.update(model.read_bytes())
-    return h.hexdigest()
-
-
 def ensure_rtl(project: Path, out: Path | None = None, clock_ns: float | None = None) -> Path:
     """The project's RTL directory, (re)written when missing or traced from another project state."""
+    from fpgadl.hls.project import project_hash
+
     out = Path(out) if out else default_out(project)
     meta_path = out / RTL_META
     if meta_path.is_file():

@@ -16,6 +16,7 @@ from fpgadl.emulator.fastfixed import from_float
 from fpgadl.emulator.fixed import to_float
 from fpgadl.hls.engines import Engine, register_engine
 from fpgadl.rtl.build import VerilatorModel, ensure_rtl
+from fpgadl.rtl.trace import UnsupportedRTLError
 
 
 @register_engine
@@ -27,7 +28,10 @@ class VerilatorEngine(Engine):
 
     def __init__(self, hls_dir: Path, rtl_dir: Path | None = None):
         super().__init__(hls_dir)
-        self.rtl_dir = ensure_rtl(self.hls_dir, rtl_dir)
+        try:
+            self.rtl_dir = ensure_rtl(self.hls_dir, rtl_dir)
+        except UnsupportedRTLError as e:
+            raise UnsupportedRTLError(f"engine verilator: {self.hls_dir}: {e}; use engine fast or csim") from e
         self.model = VerilatorModel(self.rtl_dir)
 
     def _run(self, x: np.ndarray) -> np.ndarray:

@@ -20,18 +20,19 @@ from da4ml.trace import FixedVariable, FixedVariableArray, HWConfig
 import fpgadl.emulator.kernels  # noqa: F401  (fills the emulator's registry the tracers reuse)
 from fpgadl.core.errors import UsageError
 from fpgadl.emulator.fixed import FixedType
-from fpgadl.emulator.kernels_dense import DenseArithmetic, conv_geometry, im2col_index, layer_arith
+from fpgadl.emulator.kernels_dense import CONV_DIMS, DenseArithmetic, conv_patches, layer_arith
+from fpgadl.emulator.kernels_norm import norm_constants
 from fpgadl.emulator.kernels_pool import pad_pattern, pool_geometry
 from fpgadl.emulator.registry import (
     UnsupportedLayerError,
     attr_type,
+    build_from,
     data_inputs,
     firmware_function,
     fixed_type,
     input_types,
     registrar,
     result_type,
-    weight_mantissas,
 )
 from fpgadl.rtl.fixed import NotTraceable, cast, convert, kif
 
@@ -91,10 +92,10 @@ def _dense(layer):
     return lambda x: _matmul(layer, x.reshape(-1, n_in), arith).reshape(out_shape)
 
 
-def _conv(layer, ndim: int):
-    in_shape, kernel, stride, pads = conv_geometry(layer, ndim)
+@register(*CONV_DIMS)
+def _conv(layer):
+    idx, _ = conv_patches(layer)
     arith = layer_arith(layer)
-    idx, _ = im2col_index(in_shape, kernel, stride, pads)
     out_shape = layer_out_shape(layer)
 
     def trace(x):
@@ -106,16 +107,6 @@ def _conv(layer, ndim: int):
         return _matmul(layer, cols, arith).reshape(out_shape)
 
     return trace
-
-
-@register("Conv1D", "PointwiseConv1D")
-def _conv1d(layer):
-    return _conv(layer, 1)
-
-
-@register("Conv2D", "PointwiseConv2D")
-def _conv2d(layer):
-    return _conv(layer, 2)
 
 
 @register("Activation")
@@ -137,13 +128,9 @@ def _activation(layer):
 def _batchnorm(layer):
     (x_t,) = input_types(layer)
     res_t = result_type(layer)
-    scale, s_t = weight_mantissas(layer, "scale")
-    bias, b_t = weight_mantissas(layer, "bias")
-    n_filt = int(layer.get_attr("n_filt", -1))
-    n_in = int(layer.get_attr("n_in"))
-    idx = np.arange(n_in) if n_filt == -1 else np.arange(n_in) % n_filt
-    s = np.ldexp(scale.reshape(-1)[idx].astype(np.float64), -s_t.frac)
-    b = np.ldexp(bias.reshape(-1)[idx].astype(np.float64), -b_t.frac)
+    scale, s_t, bias, b_t = norm_constants(layer)
+    s = np.ldexp(scale.astype(np.float64), -s_t.frac)
+    b = np.ldexp(bias.astype(np.float64), -b_t.frac)
     frac = max(x_t.frac + s_t.frac, b_t.frac)
     out_shape = layer_out_shape(layer)
     return lambda x: cast(x.ravel() * s + b, frac, res_t).reshape(out_shape)
@@ -241,22 +228,12 @@ class TracedModel:
     layers: list[str]  # traced layer names (class)
 
 
-def _build(layer) -> Tracer:
-    builder = _TRACERS.get(layer.class_name)
-    if builder is None:
-        raise UnsupportedLayerError(layer, "no exact RTL form")
-    try:
-        return builder(layer)
-    except NotTraceable as err:
-        raise UnsupportedLayerError(layer, str(err)) from err
-
-
 def tracers(hls_model) -> list[tuple[object, Tracer]]:
     """One tracer per layer; refuses the model naming every layer without an exact RTL form."""
     built, refused = [], []
     for layer in hls_model.get_layers():
         try:
-            built.append((layer, _build(layer)))
+            built.append((layer, build_from(_TRACERS, layer, "no exact RTL form", (NotTraceable,))))
         except UnsupportedLayerError as err:
             refused.append(f"{layer.name} ({layer.class_name}{': ' + err.reason if err.reason else ''})")
     if refused:
