@@ -70,7 +70,7 @@ def test_fit_verdict_rests_on_estimate_then_on_yosys(verilator_run):
     assert rtl["used"]["ff"] == yosys["ff"] > 0
     checks = {c["name"]: c["passed"] for c in rep["checks"]}
     assert checks["the HLS design fits pynq-z2 (by the analytic estimate)"] is True
-    assert checks["the RTL design fits pynq-z2 (by the Yosys synthesis)"] is True
+    assert not [c for c in checks if "RTL" in c]  # information: the deployed HLS design is what must fit
     assert f"{yosys['lut']} LUT" in (run_dir / "report.md").read_text()
 
 
