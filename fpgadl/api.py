@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from fpgadl.core.errors import UsageError
-from fpgadl.core.options import DEFAULT_RECIPE, RUN_ENGINES
+from fpgadl.core.options import DEFAULT_RECIPE, RUN_ENGINES, STRESS_SAMPLES
 from fpgadl.flow.pipeline import RunConfig, RunDir, run_stages
 from fpgadl.ml.recipes import load_recipe
 
@@ -34,6 +34,7 @@ def run(
     epochs: int | None = None,
     seed: int | None = None,
     engine: str = "both",
+    stress: int = STRESS_SAMPLES,
     start: str | None = None,
     stages: tuple[str, ...] | None = None,
     progress: Callable | None = None,
@@ -43,7 +44,8 @@ def run(
 ) -> dict:
     """Run the recipe's pipeline into `out` (default build/<recipe>); returns report.json's content
     (or the manifest when the report stage is not among `stages`). `overrides` sets recipe fields by
-    dotted key, e.g. {"dataset.subset": 600}."""
+    dotted key, e.g. {"dataset.subset": 600}. `stress`: generated inputs on which the two engines are also
+    compared (0: the test split only)."""
     import fpgadl.zoo  # noqa: F401  (registers the zoo's builders, trainers and metrics)
     from fpgadl.core.boards import load_board
     from fpgadl.flow.stages import STAGE_LIST
@@ -55,7 +57,9 @@ def run(
     if engine == "verilator":
         _check_rtl_capable(r)
     run_dir = RunDir(out or Path("build") / r.name)
-    cfg = RunConfig(recipe=r, engine=engine, board=board, progress=progress, warn=warn)
+    if stress < 0:
+        raise UsageError(f"--stress {stress}: the number of stress inputs must be 0 (none) or more")
+    cfg = RunConfig(recipe=r, engine=engine, board=board, stress=stress, progress=progress, warn=warn)
     import yaml
 
     from fpgadl.core.artifacts import write_text

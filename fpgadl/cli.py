@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from fpgadl.core.errors import FpgadlError, UsageError
-from fpgadl.core.options import DEFAULT_BOARD, ENGINES, RUN_ENGINES, STRATEGIES
+from fpgadl.core.options import DEFAULT_BOARD, ENGINES, RUN_ENGINES, STRATEGIES, STRESS_SAMPLES
 
 app = typer.Typer(
     add_completion=False,
@@ -103,6 +103,9 @@ def run(
     epochs: Annotated[int | None, typer.Option(min=0)] = None,
     seed: Annotated[int | None, typer.Option()] = None,
     engine: Annotated[str, typer.Option(help=" | ".join(RUN_ENGINES))] = "both",
+    stress: Annotated[
+        int, typer.Option(min=0, help="generated inputs (in and far out of range) the two engines also compare on")
+    ] = STRESS_SAMPLES,
     start: Annotated[str | None, typer.Option("--from", help="restart at this stage")] = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
@@ -121,6 +124,7 @@ def run(
         epochs=epochs,
         seed=seed,
         engine=engine,
+        stress=stress,
         start=start,
         progress=ui.epoch,
         reporter=ui.stage,
@@ -451,10 +455,12 @@ def main() -> None:
         err.print("interrupted; finished stages' artifacts are kept", highlight=False)
         sys.exit(130)
     except Exception as e:
-        if hasattr(e, "show") and hasattr(e, "exit_code"):  # typer's (click's) usage errors: exit 2
+        if hasattr(e, "format_message") and hasattr(e, "exit_code"):  # typer's (click's) usage errors: exit 2
             if debug:
                 raise
-            e.show()
+            ctx = getattr(e, "ctx", None)
+            see = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            err.print(f"error: {e.format_message()}{see}", highlight=False, markup=False, soft_wrap=True)
             sys.exit(e.exit_code)
         if debug:
             raise

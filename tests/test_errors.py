@@ -200,3 +200,9 @@ def test_unsupported_layer_is_a_usage_error_not_internal(project, tmp_path, monk
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_.value.code == 2 and len(err) == 1, err
     assert "'mystery_0' (GarNet)" in err[0] and "internal" not in err[0]
+
+
+def test_negative_stress_count_names_the_flag(tmp_path):
+    proc = run_cli("run", "--stress", "-1", "--out", tmp_path / "r")
+    assert_one_line_error(proc, "--stress")
+    assert not (tmp_path / "r").exists()

@@ -26,6 +26,9 @@ BACKENDS: tuple[str, ...] = get_args(Backend)
 # Emulation engines: `fast` is fpgadl's numpy twin of the firmware, `csim` hls4ml's C simulation,
 # `verilator` the Verilog of `fpgadl rtl` (only where that has been generated).
 ENGINES = ("fast", "csim", "verilator")
+# Beyond the test split, the emulate stage compares its two engines on this many generated inputs (around
+# the test split and far outside it, so saturation and wrap paths run); `fpgadl run --stress N`.
+STRESS_SAMPLES = 10_000
 BOTH = ("fast", "csim")  # what `fpgadl run --engine both` runs and compares
 # What each `fpgadl run --engine` choice runs in the emulate stage. Verilator's verdict is its equality
 # with the fast engine, so it runs beside it.

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from fpgadl.core.artifacts import write_json
 from fpgadl.core.errors import FpgadlError, UsageError
-from fpgadl.core.options import RUN_ENGINE_SETS
+from fpgadl.core.options import RUN_ENGINE_SETS, STRESS_SAMPLES
 from fpgadl.ml.recipes import Recipe
 
 
@@ -30,6 +30,7 @@ class RunConfig:
     engine: str = "both"  # one of fpgadl.core.options.RUN_ENGINES: which engines the emulate stage runs
     fit: bool = False  # choose reuse factors / strategies to meet the recipe's target (needs the estimator)
     board: str | None = None  # overrides the recipe's board
+    stress: int = STRESS_SAMPLES  # generated inputs on which the emulate stage compares its two engines
     progress: Callable[[int, int, dict], None] | None = None  # per-epoch callback (not part of the hash)
     warn: Callable[[str], None] = print
 
@@ -39,6 +40,7 @@ class RunConfig:
             "engine": self.engine,
             "fit": self.fit,
             "board": self.board_name,
+            "stress": self.stress,
         }
 
     @property

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from fpgadl.core.artifacts import atomic_path, write_json, write_npy, write_text
-from fpgadl.core.options import BOTH, HlsOptions
+from fpgadl.core.options import BOTH, STRESS_SAMPLES, HlsOptions
 from fpgadl.flow.frontends import Frontend, frontend
 from fpgadl.flow.pipeline import RunConfig, RunDir, Stage
 from fpgadl.hls.project import CLEAN_MODEL
@@ -150,9 +150,6 @@ def convert_stage(run: RunDir, cfg: RunConfig) -> None:
 
 
 # ---------------------------------------------------------------- emulate
-# Beyond the test split, fast and csim are compared on this many inputs drawn around it and far outside
-# the input port's range, so saturation and wrap paths run too.
-STRESS_SAMPLES = 10_000
 
 
 def stress_inputs(x: np.ndarray, n: int = STRESS_SAMPLES, seed: int = 0) -> np.ndarray:
@@ -169,7 +166,7 @@ def emulate_stage(run: RunDir, cfg: RunConfig) -> None:
     from fpgadl.hls.engines import check_input, open_engine
 
     x = np.load(run / X_TEST)
-    stress = stress_inputs(x)
+    stress = stress_inputs(x, cfg.stress)
     stress_out = {}
     for name in cfg.engines:
         t0 = time.perf_counter()
@@ -178,7 +175,7 @@ def emulate_stage(run: RunDir, cfg: RunConfig) -> None:
         try:
             xs = check_input(x, engine.meta, "test split")
             predict_and_record(run, cfg, name, engine.predict, xs, setup_seconds=round(setup, 3))
-            if len(cfg.engines) > 1:
+            if len(cfg.engines) > 1 and cfg.stress:
                 stress_out[name] = engine.predict(check_input(stress, engine.meta, "stress inputs"))
         finally:
             engine.close()
@@ -213,6 +210,11 @@ def report_stage(run: RunDir, cfg: RunConfig) -> None:
 
 def _pred(cfg: RunConfig) -> list[str]:
     return [RunDir.predictions(e) for e in ("torch", "onnxruntime", *cfg.engines)]
+
+
+def _stress(c: RunConfig) -> list[str]:
+    """The stress comparison's file, when the emulate stage runs two engines on stress inputs."""
+    return [RunDir.STRESS] if len(c.engines) > 1 and c.stress else []
 
 
 STAGE_LIST = [
@@ -264,9 +266,9 @@ STAGE_LIST = [
         emulate_stage,
         inputs=lambda c: [RunDir.HLS_META, f"{RunDir.HLS}/{CLEAN_MODEL}", X_TEST, Y_TEST],
         outputs=lambda c: (
-            [RunDir.predictions(e) for e in c.engines] + ([RunDir.STRESS] if len(c.engines) > 1 else [])
+            [RunDir.predictions(e) for e in c.engines] + _stress(c)
         ),
-        options=lambda c: {"engines": c.engines, "metric": c.recipe.metric},
+        options=lambda c: {"engines": c.engines, "metric": c.recipe.metric, "stress": c.stress},
         sources=("fpgadl.hls", "fpgadl.emulator", "fpgadl.rtl", "fpgadl.ml", "fpgadl.zoo"),
     ),
     Stage(
@@ -275,7 +277,7 @@ STAGE_LIST = [
         inputs=lambda c: [
             *_pred(c),
             *[RunDir.metrics(e) for e in ("torch", "onnxruntime", *c.engines)],
-            *([RunDir.STRESS] if len(c.engines) > 1 else []),
+            *_stress(c),
             RunDir.TRAIN_INFO,
             RunDir.CONVERT_INFO,
             RunDir.HLS_META,
