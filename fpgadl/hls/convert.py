@@ -82,7 +82,13 @@ def clean(model: onnx.ModelProto, source: str):
     from qonnx.util.cleanup import cleanup_model
 
     from fpgadl.hls.hostops import SplitHostOps
-    from fpgadl.hls.rewrites import GemmZeroBias, MaxPool1dAs2d, RemoveInverseTransposes, ResizeToChannelsLast
+    from fpgadl.hls.rewrites import (
+        FactorChannelScales,
+        GemmZeroBias,
+        MaxPool1dAs2d,
+        RemoveInverseTransposes,
+        ResizeToChannelsLast,
+    )
 
     model = _strip_initializer_inputs(model)
     ports = [i for i in model.graph.input]
@@ -104,6 +110,11 @@ def clean(model: onnx.ModelProto, source: str):
             mw = mw.transform(GemmZeroBias())
             mw = mw.transform(GemmToMatMul())
             mw = cleanup_model(mw)
+            # after the clean-up has folded the Gemm's weight Transpose into the initializer
+            nodes = len(mw.graph.node)
+            mw = mw.transform(FactorChannelScales())
+            if len(mw.graph.node) != nodes:
+                mw = cleanup_model(mw)  # hls4ml needs readable tensor names (not qonnx's random ones)
     except Exception as e:
         raise UsageError(f"{source}: qonnx clean-up failed ({type(e).__name__}: {e})") from e
     return mw

@@ -94,6 +94,25 @@ def patch_hls4ml_da() -> None:
         codegen.transform = _keeping_constants(codegen.transform)
 
 
+def patch_hls4ml_depthwise_fusion() -> None:
+    """hls4ml 1.3's BatchNorm fusion takes a depthwise conv for an unquantized one (its weight quantizer is
+    kept as `depthwise_quantizer`, not `weight_quantizer`) and multiplies a following scale (an ApplyAlpha)
+    into its weights: integer weights become rounded floats, or the shapes do not broadcast (a crash).
+    The scale stays a layer of its own after a depthwise conv."""
+    from hls4ml.model.layers import DepthwiseConv1D, DepthwiseConv2D
+    from hls4ml.model.optimizer.passes.bn_fuse import FuseBatchNormalization
+
+    match = FuseBatchNormalization.match
+    if getattr(match, "_skips_depthwise", False):
+        return
+
+    def skipping_depthwise(self, node):
+        return not isinstance(node.get_input_node(), (DepthwiseConv1D, DepthwiseConv2D)) and match(self, node)
+
+    skipping_depthwise._skips_depthwise = True
+    FuseBatchNormalization.match = skipping_depthwise
+
+
 def _keeping_constants(transform):
     """The pass later drops the layer's weight variables; the fast engine needs the exact constants the
     adder graph was generated from, so they stay on the layer as `da_weight` / `da_bias`."""
@@ -113,6 +132,7 @@ def hls_model_from(mw, meta_like: dict, output_dir: Path):
     import hls4ml
 
     patch_hls4ml_da()
+    patch_hls4ml_depthwise_fusion()
     with quiet():
         return hls4ml.converters.convert_from_onnx_model(
             mw,

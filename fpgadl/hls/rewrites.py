@@ -149,3 +149,77 @@ class GemmZeroBias(Transformation):
             node.input.append(bias)
             changed = True
         return model, changed
+
+
+def _pot(values: np.ndarray) -> bool:
+    lg = np.log2(np.abs(np.asarray(values, dtype=np.float64)))
+    return bool(np.all(np.isfinite(lg)) and np.all(lg == np.round(lg)))
+
+
+class FactorChannelScales(Transformation):
+    """A constant weight Quant with per-output-channel, non-power-of-two scales s (FINN's LOG_FP weights):
+    MatMul/Conv(x, Quant(W, s)) + b  ==>  MatMul/Conv(x, Quant(q, 1)) * s + b, with q the integer weights.
+
+    hls4ml 1.3.0 turns such a Quant into an ApplyAlpha on the weight path that it cannot move below the
+    MatMul/Conv (a per-element scale), and crashes later (IndexError in layers.py). q * s is what the
+    Quant computes, so the product is the model's; only where float32 rounds the sums differs (the Mul is
+    a float constant op: never claimed exact, measured by the probe). Runs on the channels-last graph, where
+    the output channel is the last axis of the MatMul/Conv output."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        from qonnx.custom_op.general.intquant import int_quant
+
+        g = model.graph
+        for quant in g.node:
+            consumer = self._weight_consumer(model, quant)
+            if consumer is None:
+                continue
+            w, s, zero, bits = (model.get_initializer(i) for i in quant.input)
+            attrs = {a.name: helper.get_attribute_value(a) for a in quant.attribute}
+            rounding = attrs.get("rounding_mode", "ROUND")
+            rounding = rounding.decode() if isinstance(rounding, bytes) else rounding
+            wq = int_quant(w, s, zero, bits, attrs.get("signed", 1), attrs.get("narrow", 0), rounding)
+            q = np.rint(wq / s).astype(np.float32)  # exact: wq is s * an integer of at most `bits` bits
+            q_name, one_name, scale_name = (model.make_new_valueinfo_name() for _ in range(3))
+            model.set_initializer(q_name, q)
+            model.set_initializer(one_name, np.array(1.0, np.float32))
+            model.set_initializer(scale_name, np.asarray(s, np.float32).reshape(-1))
+            quant.input[0], quant.input[1] = q_name, one_name
+            out = consumer.output[0]
+            product = model.make_new_valueinfo_name()
+            consumer.output[0] = product
+            tail = [helper.make_node("Mul", [product, scale_name], [out], name=f"{consumer.name}_channel_scale")]
+            if consumer.op_type == "Conv" and len(consumer.input) == 3 and consumer.input[2]:
+                # conv(x, q) * s + b: the bias is added after the scale, as the Quant's product had it
+                scaled = model.make_new_valueinfo_name()
+                tail[0].output[0] = scaled
+                tail.append(helper.make_node("Add", [scaled, consumer.input[2]], [out], name=f"{consumer.name}_bias"))
+                del consumer.input[2]
+            index = list(g.node).index(consumer)
+            for offset, node in enumerate(tail):
+                g.node.insert(index + 1 + offset, node)
+            return model, True
+        return model, False
+
+    @staticmethod
+    def _weight_consumer(model: ModelWrapper, quant):
+        """The MatMul/Conv whose weight the Quant makes, if its scales vary per channel and are not 2^k."""
+        if quant.op_type != "Quant" or any(model.get_initializer(i) is None for i in quant.input):
+            return None
+        s, zero = model.get_initializer(quant.input[1]), model.get_initializer(quant.input[2])
+        if np.all(s == np.ravel(s)[0]) or _pot(s) or np.any(zero != 0):
+            return None
+        if np.count_nonzero(np.asarray(s).shape != np.ones(np.ndim(s))) > 1:
+            return None  # more than one axis of scales: not per output channel
+        consumers = model.find_consumers(quant.output[0]) or []
+        if len(consumers) != 1 or consumers[0].op_type not in ("MatMul", "Conv"):
+            return None
+        consumer = consumers[0]
+        if consumer.input[1] != quant.output[0]:
+            return None
+        shape = np.shape(s)
+        # MatMul's weight is (in, out): scales (1, out); a Conv's is (out, ...): scales (out, 1, ...)
+        axis = len(shape) - 1 if consumer.op_type == "MatMul" else 0
+        if shape[axis] != np.size(s):
+            return None
+        return consumer

@@ -43,22 +43,14 @@ ACCEPTED = {
 # What still fails at the end of session 2 (issue 9 stays open for each; docs/byom.md has the rows). Every
 # entry is a strict xfail: a fix that makes one pass fails the suite until it is taken off this list. None
 # of them is "claims exact but differs": that test has no entry here.
-HLS4ML_INDEX = "hls4ml's QONNX flow crashes (IndexError in layers.py) on FINN's per-channel LOG_FP quantizers"
 AVGPOOL = "AveragePool is refused (qonnx's channels-last conversion has none); not yet made exact"
 TFC = "bnn_pynq TFC: BatchNorm/TensorNorm before the sign quantizer is not folded to a threshold; twin-only"
 KNOWN = {
     ("internal", "pre-mean-std-cnn"): "hls4ml ValueError (axis remapping) after the host-op split of x-mean/std",
     ("internal", "hls4ml-upsample2d"): "hls4ml's ONNX front end: 'Could not find the shape for input' on Resize",
-    ("internal", "finn-qlinear-bias"): HLS4ML_INDEX,
-    ("internal", "finn-qlinear-nobias"): HLS4ML_INDEX,
-    ("internal", "finn-qconv2d-depthwise"): HLS4ML_INDEX,
-    ("internal", "finn-qconv2d-pointwise"): HLS4ML_INDEX,
     ("class", "pre-mean-std-cnn"): "hls4ml ValueError (axis remapping) after the host-op split of x-mean/std",
     ("class", "hls4ml-upsample2d"): "hls4ml's ONNX front end: 'Could not find the shape for input' on Resize",
-    ("class", "finn-qlinear-bias"): HLS4ML_INDEX,
-    ("class", "finn-qlinear-nobias"): HLS4ML_INDEX,
-    ("class", "finn-qconv2d-depthwise"): HLS4ML_INDEX,
-    ("class", "finn-qconv2d-pointwise"): HLS4ML_INDEX,
+    ("class", "finn-qconv2d-depthwise"): "DepthwiseConv2D has no fast-engine kernel (refused)",
     ("class", "bnn_pynq-tfc-1w1a"): TFC,
     ("class", "bnn_pynq-tfc-1w2a"): TFC,
     ("class", "bnn_pynq-tfc-2w2a"): TFC,
