@@ -428,9 +428,9 @@ def conv_geometry(layer, ndim: int):
     return in_shape, kernel, stride, pads
 
 
-def _conv_builder(layer, ndim: int):
+def _conv_builder(layer, ndim: int, arith: DenseArithmetic | None = None):
     in_shape, kernel, stride, pads = conv_geometry(layer, ndim)
-    arith = layer_arith(layer)
+    arith = arith or layer_arith(layer)
     idx, _ = im2col_index(in_shape, kernel, stride, pads)
     pad = idx < 0
     gather = np.where(pad, 0, idx)
@@ -497,3 +497,28 @@ def conv1d(layer):
 @register("Conv2D", "PointwiseConv2D")
 def conv2d(layer):
     return _conv_builder(layer, 2)
+
+
+def depthwise_arith(layer, n_chan: int) -> DenseArithmetic:
+    """depthwise_conv_*_latency_cl is dense_latency on a block-diagonal matrix: each product x[k, c] * w[k, c]
+    is assigned to accum_t, acc[c] starts at (accum_t) bias[c] and adds its products in kernel order. The
+    zero products of the other channels add nothing, so the dense arithmetic over the patch (k, c) with
+    W[k * C + c, c] = w[k, c] is the same computation."""
+    (x_t,) = input_types(layer)
+    require(layer, layer.get_attr("n_filt", n_chan) == n_chan, "a depth multiplier other than 1")
+    w, w_t = weight_mantissas(layer, "weight")
+    w = w.reshape(-1, n_chan)  # hls4ml's depthwise weights: (filt_height, filt_width, n_chan), channel fastest
+    taps = w.shape[0]
+    block = np.zeros((taps * n_chan, n_chan), dtype=np.int64)
+    block[np.arange(taps)[:, None] * n_chan + np.arange(n_chan), np.arange(n_chan)] = w
+    b, b_t = weight_mantissas(layer, "bias") if "bias" in layer.weights else (None, None)
+    arith = DenseArithmetic(layer, x_t, block, w_t, b, b_t, attr_type(layer, "accum_t"), result_type(layer))
+    require(layer, str(layer.get_attr("strategy", "latency")).lower() == "latency", "depthwise resource strategy")
+    return arith
+
+
+@register("DepthwiseConv1D", "DepthwiseConv2D")
+def depthwise_conv(layer):
+    ndim = 2 if layer.class_name.endswith("2D") else 1
+    in_shape, *_ = conv_geometry(layer, ndim)
+    return _conv_builder(layer, ndim, depthwise_arith(layer, in_shape[-1]))

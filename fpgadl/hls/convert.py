@@ -88,6 +88,7 @@ def clean(model: onnx.ModelProto, source: str):
         MaxPool1dAs2d,
         RemoveInverseTransposes,
         ResizeToChannelsLast,
+        SinkTransposes,
     )
 
     model = _strip_initializer_inputs(model)
@@ -105,6 +106,7 @@ def clean(model: onnx.ModelProto, source: str):
             mw = mw.transform(SplitHostOps())  # before channels-last: the ops keep the ONNX layout
             mw = mw.transform(ConvertToChannelsLastAndClean(make_input_channels_last=True))
             mw = mw.transform(ResizeToChannelsLast())
+            mw = mw.transform(SinkTransposes())
             mw = mw.transform(RemoveInverseTransposes())
             mw = mw.transform(MaxPool1dAs2d())
             mw = mw.transform(GemmZeroBias())

@@ -57,6 +57,78 @@ class ResizeToChannelsLast(Transformation):
         return model, False
 
 
+ELEMENTWISE = ("Add", "Sub", "Mul", "Div")
+
+
+class SinkTransposes(Transformation):
+    """Transpose(p) -> op  ==>  op -> Transpose(p), for ops that commute with a permutation of axes.
+
+    qonnx's channels-last conversion stops at a Resize: a model whose input quantizer feeds an upsampling
+    keeps the input Transpose in front of the quantizer (hls4ml then finds no input quantizer and no shape
+    for the Resize's RoI). Per-tensor quantizers and ReLU are elementwise, and nearest resizing commutes
+    with a permutation of axes when its scales are permuted alike, so the Transpose moves below them, to
+    the output or to a Transpose that cancels it (RemoveInverseTransposes). Per-channel float constants
+    (mean/std normalisation, (1, C, 1, 1)) left channels-first by qonnx move the same way (hls4ml cannot
+    broadcast a 4-D constant against its 3-D tensors); scalar ones are left to qonnx."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        g = model.graph
+        for transpose in g.node:
+            if transpose.op_type != "Transpose":
+                continue
+            consumers = model.find_consumers(transpose.output[0]) or []
+            if len(consumers) != 1 or not self._commutes(model, consumers[0], transpose.output[0]):
+                continue
+            node, perm = consumers[0], _perm(transpose)
+            if node.op_type == "Resize":
+                scales = np.asarray(model.get_initializer(node.input[2]))[np.argsort(perm)].astype(np.float32)
+                scales_name, roi_name = model.make_new_valueinfo_name(), model.make_new_valueinfo_name()
+                model.set_initializer(scales_name, scales)
+                model.set_initializer(roi_name, np.zeros(1, np.float32))  # hls4ml tests the RoI with `if value:`
+                node.input[1], node.input[2] = roi_name, scales_name
+            if node.op_type in ELEMENTWISE:
+                # op(T_p(x), c) = T_p(op(x, c')): c' is c with the inverse permutation, leading 1s dropped
+                # (hls4ml broadcasts a constant against the tensor without its batch axis)
+                c = np.asarray(model.get_initializer(node.input[1]))
+                c = c.reshape([1] * (len(perm) - c.ndim) + list(c.shape)).transpose(np.argsort(perm))
+                const_name = model.make_new_valueinfo_name()
+                model.set_initializer(const_name, c.reshape(c.shape[next(i for i, d in enumerate(c.shape) if d > 1) :]))
+                node.input[1] = const_name
+            moved = model.make_new_valueinfo_name()
+            shape = model.get_tensor_shape(transpose.input[0])
+            if shape is not None:  # qonnx's channels-last ops infer their shapes from their inputs' recorded ones
+                factors = scales if node.op_type == "Resize" else np.ones(len(shape))
+                model.set_tensor_shape(moved, [int(d * f) for d, f in zip(shape, factors)])
+            node.input[0], out = transpose.input[0], node.output[0]
+            node.output[0], transpose.input[0], transpose.output[0] = moved, moved, out
+            g.node.remove(transpose)
+            g.node.insert(list(g.node).index(node) + 1, transpose)
+            return model, True
+        return model, False
+
+    @staticmethod
+    def _commutes(model: ModelWrapper, node, data: str) -> bool:
+        if not node.input or node.input[0] != data:
+            return False
+        if node.op_type in ("Relu", "BipolarQuant") and len(node.input) <= 2:
+            return node.op_type == "Relu" or np.size(model.get_initializer(node.input[1])) == 1
+        if node.op_type in ELEMENTWISE:
+            c = model.get_initializer(node.input[1]) if len(node.input) == 2 else None
+            return c is not None and np.size(c) > 1 and np.ndim(c) <= len(_perm(model.find_producer(data)))
+        if node.op_type == "Quant":
+            params = [model.get_initializer(i) for i in node.input[1:]]
+            return all(p is not None and np.size(p) == 1 for p in params)
+        if node.op_type == "Resize" and len(node.input) == 3:
+            mode = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "mode"), b"nearest")
+            roi = model.get_initializer(node.input[1]) if node.input[1] else None
+            return (
+                mode == b"nearest"
+                and model.get_initializer(node.input[2]) is not None
+                and (roi is None or not np.any(roi))
+            )
+        return False
+
+
 class RemoveInverseTransposes(Transformation):
     """Transpose(p) -> Transpose(q) with q o p = identity, and the first feeding only the second: removed."""
 

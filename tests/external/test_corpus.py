@@ -46,11 +46,9 @@ ACCEPTED = {
 AVGPOOL = "AveragePool is refused (qonnx's channels-last conversion has none); not yet made exact"
 TFC = "bnn_pynq TFC: BatchNorm/TensorNorm before the sign quantizer is not folded to a threshold; twin-only"
 KNOWN = {
-    ("internal", "pre-mean-std-cnn"): "hls4ml ValueError (axis remapping) after the host-op split of x-mean/std",
-    ("internal", "hls4ml-upsample2d"): "hls4ml's ONNX front end: 'Could not find the shape for input' on Resize",
-    ("class", "pre-mean-std-cnn"): "hls4ml ValueError (axis remapping) after the host-op split of x-mean/std",
-    ("class", "hls4ml-upsample2d"): "hls4ml's ONNX front end: 'Could not find the shape for input' on Resize",
-    ("class", "finn-qconv2d-depthwise"): "DepthwiseConv2D has no fast-engine kernel (refused)",
+    ("class", "pre-mean-std-cnn"): "per-channel mean/std is not split to the host (it would be 247/250 rows: torch's "
+    "float32 conv sums flip the next quantizer); in the firmware: twin-only",
+    ("class", "hls4ml-upsample2d"): "hls4ml's Resize parser swaps height and width: non-square maps differ, twin-only",
     ("class", "bnn_pynq-tfc-1w1a"): TFC,
     ("class", "bnn_pynq-tfc-1w2a"): TFC,
     ("class", "bnn_pynq-tfc-2w2a"): TFC,
@@ -58,7 +56,6 @@ KNOWN = {
     ("class", "mlp-bn"): "false alarm: equals torch on every row, the probe's 1,998/2,000 keeps it twin-only",
     ("class", "cnn-bn"): "false alarm: equals torch on every row, the probe keeps it twin-only",
     ("class", "mlp-float-scales"): "an ApplyAlpha needing 65 bits is refused by the fast engine's int64 guard",
-    ("class", "concat-cnn"): "concatenation after a channels-last Transpose: 188/250 rows, twin-only",
     ("class", "avgpool-on-quant-tensor"): AVGPOOL,
     ("class", "avgpool-float"): AVGPOOL,
     ("class", "trunc-avgpool"): AVGPOOL + " (the refusal names AveragePool before Trunc)",
