@@ -83,6 +83,7 @@ def clean(model: onnx.ModelProto, source: str):
 
     from fpgadl.hls.hostops import SplitHostOps
     from fpgadl.hls.rewrites import (
+        AvgPoolAsDepthwiseConv,
         FactorChannelScales,
         GemmZeroBias,
         MaxPool1dAs2d,
@@ -104,6 +105,7 @@ def clean(model: onnx.ModelProto, source: str):
             mw = ModelWrapper(model)
             mw = cleanup_model(mw)
             mw = mw.transform(SplitHostOps())  # before channels-last: the ops keep the ONNX layout
+            mw = mw.transform(AvgPoolAsDepthwiseConv())
             mw = mw.transform(ConvertToChannelsLastAndClean(make_input_channels_last=True))
             mw = mw.transform(ResizeToChannelsLast())
             mw = mw.transform(SinkTransposes())

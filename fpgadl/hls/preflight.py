@@ -32,11 +32,7 @@ def preflight(model: onnx.ModelProto, source: str) -> None:
             constant.update(node.output)  # qonnx's FoldConstants evaluates it away
             continue
         if node.op_type == "AveragePool":
-            # qonnx 1.0's channels-last conversion has no AveragePool; hls4ml then refuses it mid-conversion
-            raise UsageError(
-                f"{source}: node '{node.name or node.output[0]}' is an AveragePool, which qonnx's channels-last "
-                "conversion does not support yet; supported pooling: MaxPool, GlobalAveragePool"
-            )
+            _check_average_pool(node, source)
         if node.op_type not in supported:
             raise UsageError(
                 f"{source}: node '{node.name or node.output[0]}' has op {node.op_type}, which fpgadl cannot convert "
@@ -54,3 +50,20 @@ def _check_not_only_a_quantizer(model: onnx.ModelProto, source: str) -> None:
                 f"{source}: the model is only its input quantizer (node '{data_nodes[0].name}'): the FPGA would "
                 "compute nothing; valid: a model with at least one layer after the input quantizer"
             )
+
+
+def _check_average_pool(node, source: str) -> None:
+    """An AveragePool converts as a depthwise conv by 1/n (fpgadl.hls.rewrites.AvgPoolAsDepthwiseConv):
+    only where n is a power of two (1/n exact) and the same for every output (qonnx 1.0 has no other)."""
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    n = 1
+    for k in attrs.get("kernel_shape", []):
+        n *= k
+    uncounted = any(attrs.get("pads", [0])) and not attrs.get("count_include_pad", 0)
+    odd = attrs.get("ceil_mode", 0) or any(d != 1 for d in attrs.get("dilations", [1]))
+    if n & (n - 1) or uncounted or odd:
+        raise UsageError(
+            f"{source}: node '{node.name or node.output[0]}' is an AveragePool over {attrs.get('kernel_shape')}"
+            f"{' with uncounted padding' if uncounted else ''}{' with ceil_mode/dilation' if odd else ''}; "
+            "supported: a power-of-two window (2x2, 4x4, 2x4, ...) without padding, or MaxPool"
+        )

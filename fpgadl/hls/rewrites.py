@@ -295,3 +295,72 @@ class FactorChannelScales(Transformation):
         if shape[axis] != np.size(s):
             return None
         return consumer
+
+
+def pool_window(model: ModelWrapper, node) -> list[int] | None:
+    """The (height, width, ...) window an AveragePool/GlobalAveragePool node averages, or None when the
+    divisor is not the same for every output (padding that is not counted)."""
+    if node.op_type == "GlobalAveragePool":
+        shape = model.get_tensor_shape(node.input[0])
+        return None if shape is None else list(shape[2:])
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    if any(attrs.get("pads", [0])) and not attrs.get("count_include_pad", 0):
+        return None
+    if attrs.get("ceil_mode", 0) or any(d != 1 for d in attrs.get("dilations", [1])):
+        return None
+    return list(attrs["kernel_shape"])
+
+
+class AvgPoolAsDepthwiseConv(Transformation):
+    """AveragePool / GlobalAveragePool over a power-of-two window of n pixels ==> a depthwise Conv whose
+    weights are all 1/n, given by a Quant (scale 1/n, integer 1) so hls4ml types them exactly.
+
+    qonnx 1.0's channels-last conversion has no AveragePool, and hls4ml's pooling divides its sum in a
+    type that rounds; the sum of n products by 2^-k is exact in fixed point (the precision audit sizes
+    the accumulator), which is the mean torch computes wherever float32 holds it. Runs before the
+    channels-last conversion, which knows Conv."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        g = model.graph
+        for index, node in enumerate(g.node):
+            if node.op_type not in ("AveragePool", "GlobalAveragePool"):
+                continue
+            window, shape = pool_window(model, node), model.get_tensor_shape(node.input[0])
+            n = int(np.prod(window)) if window else 0
+            if not window or shape is None or n & (n - 1):
+                continue
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            channels = shape[1]
+            names = [model.make_new_valueinfo_name() for _ in range(6)]
+            weight, scale, zero, bits, quantized, out = names
+            model.set_initializer(weight, np.full([channels, 1, *window], 1.0 / n, np.float32))
+            model.set_initializer(scale, np.array(1.0 / n, np.float32))
+            model.set_initializer(zero, np.array(0.0, np.float32))
+            model.set_initializer(bits, np.array(2.0, np.float32))
+            model.set_tensor_shape(quantized, [channels, 1, *window])  # the channels-last pass needs every shape
+            quant = helper.make_node(
+                "Quant",
+                [weight, scale, zero, bits],
+                [quantized],
+                domain="qonnx.custom_op.general",
+                signed=0,
+                narrow=0,
+                rounding_mode="ROUND",
+                name=f"{node.name}_window",
+            )
+            conv = helper.make_node(
+                "Conv",
+                [node.input[0], quantized],
+                [node.output[0]],
+                name=node.name,
+                group=channels,
+                kernel_shape=window,
+                strides=attrs.get("strides", [1] * len(window)),
+                pads=attrs.get("pads", [0] * 2 * len(window)),
+                dilations=[1] * len(window),
+            )
+            g.node.remove(node)
+            g.node.insert(index, conv)
+            g.node.insert(index, quant)
+            return model, True
+        return model, False

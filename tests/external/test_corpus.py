@@ -43,7 +43,6 @@ ACCEPTED = {
 # What still fails at the end of session 2 (issue 9 stays open for each; docs/byom.md has the rows). Every
 # entry is a strict xfail: a fix that makes one pass fails the suite until it is taken off this list. None
 # of them is "claims exact but differs": that test has no entry here.
-AVGPOOL = "AveragePool is refused (qonnx's channels-last conversion has none); not yet made exact"
 TFC = "bnn_pynq TFC: BatchNorm/TensorNorm before the sign quantizer is not folded to a threshold; twin-only"
 KNOWN = {
     ("class", "pre-mean-std-cnn"): "per-channel mean/std is not split to the host (it would be 247/250 rows: torch's "
@@ -56,15 +55,8 @@ KNOWN = {
     ("class", "mlp-bn"): "false alarm: equals torch on every row, the probe's 1,998/2,000 keeps it twin-only",
     ("class", "cnn-bn"): "false alarm: equals torch on every row, the probe keeps it twin-only",
     ("class", "mlp-float-scales"): "an ApplyAlpha needing 65 bits is refused by the fast engine's int64 guard",
-    ("class", "avgpool-on-quant-tensor"): AVGPOOL,
-    ("class", "avgpool-float"): AVGPOOL,
-    ("class", "trunc-avgpool"): AVGPOOL + " (the refusal names AveragePool before Trunc)",
-    ("class", "mobilenet-like"): AVGPOOL + " (the refusal names AveragePool before Trunc)",
-    ("class", "finn-avgpool"): AVGPOOL + " (the refusal names AveragePool before Trunc)",
-    ("class", "global-avgpool"): "GlobalAveragePool's division is not exact in the firmware: 4/250 rows",
     ("class", "pre-2x-1-mlp"): "the 2x-1 pre-processing is not split to the host here: 171/250 rows",
     ("class", "bipolar-784"): "a 784-fan-in bipolar layer: 182/250 rows equal torch, twin-only",
-    ("class", "depthwise-conv"): "DepthwiseConv2D has no fast-engine kernel (refused)",
     ("class", "finn-relu-pot"): "a single ReLU model: 195/250 rows, twin-only",
     ("class", "finn-qhardtanh"): "a model that is only a quantizer is refused (it would compute nothing)",
     ("tfc", "bnn_pynq-tfc-1w1a"): TFC,
