@@ -238,3 +238,21 @@ def test_a_model_that_is_only_its_input_quantizer_is_refused_not_left_uncompilab
     proc = run_cli("hls", d / "qonly.onnx", "--out", d / "qonly")
     assert_one_line_error(proc, "only its input quantizer", "valid:")
     assert not (d / "qonly").exists()
+
+
+def test_average_pool_outside_a_power_of_two_window_is_refused_in_the_preflight():
+    # power-of-two windows convert exactly (tests/external: avgpool-float, global-avgpool); 1/9 cannot be exact
+    from onnx import TensorProto, helper
+
+    from fpgadl.core.errors import UsageError
+    from fpgadl.hls.preflight import preflight
+
+    def pool(kernel):
+        node = helper.make_node("AveragePool", ["x"], ["y"], name="my_pool", kernel_shape=kernel, strides=kernel)
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])
+        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+        return helper.make_model(helper.make_graph([node], "g", [x], [y]))
+
+    preflight(pool([2, 2]), "m.onnx")
+    with pytest.raises(UsageError, match=r"m\.onnx: node 'my_pool' is an AveragePool over \[3, 3\].*power-of-two"):
+        preflight(pool([3, 3]), "m.onnx")
