@@ -211,6 +211,23 @@ def input_port_type(mw, quants: list[QuantInfo]) -> tuple[str | None, bool]:
     return f"{kind}<{integer + frac},{integer},RND_CONV,SAT>", False
 
 
+def widen_port_of_quantizer_only_model(mw, port: str | None) -> str | None:
+    """A model that is only its input quantizer: the port gets one more integer bit than the quantizer.
+
+    With the port equal to the quantizer's type hls4ml drops the quantizer's (then identity) layer and
+    `myproject(...)` gets its input twice as parameters (it does not compile). One more integer bit and
+    the same LSB, rounding and saturation: the port rounds exactly as the quantizer does, and the kept
+    quantizer layer only clamps the range, so the model computes its quantizer with no double rounding."""
+    nodes = [n for n in mw.graph.node if n.op_type not in ("Constant", "Identity")]
+    if port is None or len(nodes) != 1 or nodes[0].op_type != "Quant":
+        return port
+    if nodes[0].input[0] != mw.graph.input[0].name or nodes[0].output[0] != mw.graph.output[0].name:
+        return port
+    kind, params = port.split("<", 1)
+    width, integer, *modes = params.rstrip(">").split(",")
+    return f"{kind}<{','.join([str(int(width) + 1), str(int(integer) + 1), *modes])}>"
+
+
 def _input_layer_name(onnx_input: str) -> str:
     from hls4ml.converters.onnx_to_hls import replace_char_inconsitency, sanitize_layer_name
 
@@ -348,6 +365,7 @@ def convert(onnx_path: Path, hls_dir: Path, opts: HlsOptions, warn=print) -> Pro
             "exactness); layers: " + ", ".join(affine)
         )
     input_type, input_exact = input_port_type(mw, quants)
+    input_type = widen_port_of_quantizer_only_model(mw, input_type)
     host_ops = host_ops_of(mw)
     if host_ops:
         warn(f"note: pre-processing before the input quantizer runs on the host in float32: {describe(host_ops)}")

@@ -25,7 +25,6 @@ def supported_ops() -> set[str]:
 def preflight(model: onnx.ModelProto, source: str) -> None:
     """Raise UsageError for the first node no later stage can take (constant sub-graphs are folded)."""
     supported = supported_ops()
-    _check_not_only_a_quantizer(model, source)
     constant = {i.name for i in model.graph.initializer}
     for node in model.graph.node:
         if node.op_type == "Constant" or (node.input and all(not i or i in constant for i in node.input)):
@@ -37,18 +36,6 @@ def preflight(model: onnx.ModelProto, source: str) -> None:
             raise UsageError(
                 f"{source}: node '{node.name or node.output[0]}' has op {node.op_type}, which fpgadl cannot convert "
                 f"(supported: {', '.join(sorted(supported))})"
-            )
-
-
-def _check_not_only_a_quantizer(model: onnx.ModelProto, source: str) -> None:
-    """A graph that is nothing but its input quantizer: hls4ml folds the Quant into the input port, the
-    output is the input, and `myproject(...)` gets two parameters of the same name (it cannot compile)."""
-    data_nodes = [n for n in model.graph.node if n.op_type not in ("Constant", "Identity")]
-    if data_nodes and all(n.op_type in ("Quant", "BipolarQuant") for n in data_nodes):
-        if any(n.input and n.input[0] == model.graph.input[0].name for n in data_nodes) and len(data_nodes) == 1:
-            raise UsageError(
-                f"{source}: the model is only its input quantizer (node '{data_nodes[0].name}'): the FPGA would "
-                "compute nothing; valid: a model with at least one layer after the input quantizer"
             )
 
 

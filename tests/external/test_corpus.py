@@ -58,7 +58,6 @@ KNOWN = {
     ("class", "pre-2x-1-mlp"): "the 2x-1 pre-processing is not split to the host here: 171/250 rows",
     ("class", "bipolar-784"): "a 784-fan-in bipolar layer: 182/250 rows equal torch, twin-only",
     ("class", "finn-relu-pot"): "a single ReLU model: 195/250 rows, twin-only",
-    ("class", "finn-qhardtanh"): "a model that is only a quantizer is refused (it would compute nothing)",
     ("tfc", "bnn_pynq-tfc-1w1a"): TFC,
     ("tfc", "bnn_pynq-tfc-1w2a"): TFC,
     ("tfc", "bnn_pynq-tfc-2w2a"): TFC,
