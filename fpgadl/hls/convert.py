@@ -100,6 +100,12 @@ def clean(model: onnx.ModelProto, source: str):
     if len(dims) >= 1 and (dims[0].dim_param or dims[0].dim_value != 1):
         dims[0].ClearField("dim_param")
         dims[0].dim_value = 1
+        # an export with another batch size recorded it on every tensor: shapes are inferred again from batch 1
+        del model.graph.value_info[:]
+        for out in model.graph.output:
+            if out.type.tensor_type.shape.dim:
+                out.type.tensor_type.shape.dim[0].ClearField("dim_param")
+                out.type.tensor_type.shape.dim[0].dim_value = 1
     try:
         with quiet():
             mw = ModelWrapper(model)

@@ -137,7 +137,6 @@ def test_default_dynamo_export_converts_like_torchscript(outcome, name):
     assert (o.klass, o.torch_fast) == (ts.klass, ts.torch_fast), f"{_say(o)} vs {_say(ts)}"
 
 
-@pytest.mark.xfail(strict=True, reason="a batch-4 export keeps batch 4 in a Conv's value_info: onnxruntime rejects it")
 def test_batch_of_four_export_converts_like_batch_of_one(outcome):
     o, ts = outcome("cnn-int16-bias", "ts-b4"), outcome("cnn-int16-bias")
     assert o.klass not in FAILURES and o.klass != "refused", _say(o)
