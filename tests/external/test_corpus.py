@@ -54,7 +54,6 @@ KNOWN = {
     ("class", "bnn_pynq-cnv-1w1a-div8"): "binary Conv2D (nnet::product::weight_binary) has no fast-engine kernel",
     ("class", "mlp-bn"): "false alarm: equals torch on every row, the probe's 1,998/2,000 keeps it twin-only",
     ("class", "cnn-bn"): "false alarm: equals torch on every row, the probe keeps it twin-only",
-    ("class", "mlp-float-scales"): "an ApplyAlpha needing 65 bits is refused by the fast engine's int64 guard",
     ("class", "pre-2x-1-mlp"): "the 2x-1 pre-processing is not split to the host here: 171/250 rows",
     ("class", "bipolar-784"): "a 784-fan-in bipolar layer: 182/250 rows equal torch, twin-only",
     ("class", "finn-relu-pot"): "a single ReLU model: 195/250 rows, twin-only",
