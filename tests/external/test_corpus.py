@@ -47,7 +47,6 @@ TFC = "bnn_pynq TFC: BatchNorm/TensorNorm before the sign quantizer is not folde
 KNOWN = {
     ("class", "pre-mean-std-cnn"): "per-channel mean/std is not split to the host (it would be 247/250 rows: torch's "
     "float32 conv sums flip the next quantizer); in the firmware: twin-only",
-    ("class", "hls4ml-upsample2d"): "hls4ml's Resize parser swaps height and width: non-square maps differ, twin-only",
     ("class", "bnn_pynq-tfc-1w1a"): TFC,
     ("class", "bnn_pynq-tfc-1w2a"): TFC,
     ("class", "bnn_pynq-tfc-2w2a"): TFC,
