@@ -110,15 +110,18 @@ class SinkTransposes(Transformation):
     def _commutes(model: ModelWrapper, node, data: str) -> bool:
         if not node.input or node.input[0] != data:
             return False
+        perm = _perm(model.find_producer(data))
         if node.op_type in ("Relu", "BipolarQuant") and len(node.input) <= 2:
             return node.op_type == "Relu" or np.size(model.get_initializer(node.input[1])) == 1
         if node.op_type in ELEMENTWISE:
             c = model.get_initializer(node.input[1]) if len(node.input) == 2 else None
-            return c is not None and np.size(c) > 1 and np.ndim(c) <= len(_perm(model.find_producer(data)))
+            return c is not None and np.size(c) > 1 and np.ndim(c) <= len(perm)
         if node.op_type == "Quant":
             params = [model.get_initializer(i) for i in node.input[1:]]
             return all(p is not None and np.size(p) == 1 for p in params)
         if node.op_type == "Resize" and len(node.input) == 3:
+            if perm != [0, len(perm) - 1, *range(1, len(perm) - 1)]:
+                return False  # only a Resize fed channels-first moves (ResizeToChannelsLast moves the others up)
             mode = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "mode"), b"nearest")
             roi = model.get_initializer(node.input[1]) if node.input[1] else None
             return (
