@@ -87,6 +87,7 @@ def clean(model: onnx.ModelProto, source: str):
         FactorChannelScales,
         GemmZeroBias,
         MaxPool1dAs2d,
+        ReduceMeanAsGlobalAveragePool,
         RemoveInverseTransposes,
         ResizeToChannelsLast,
         SinkTransposes,
@@ -111,7 +112,7 @@ def clean(model: onnx.ModelProto, source: str):
             mw = ModelWrapper(model)
             mw = cleanup_model(mw)
             mw = mw.transform(SplitHostOps())  # before channels-last: the ops keep the ONNX layout
-            mw = mw.transform(AvgPoolAsDepthwiseConv())
+            mw = mw.transform(ReduceMeanAsGlobalAveragePool()).transform(AvgPoolAsDepthwiseConv())
             mw = mw.transform(ConvertToChannelsLastAndClean(make_input_channels_last=True))
             mw = mw.transform(ResizeToChannelsLast())
             mw = mw.transform(SinkTransposes())

@@ -32,6 +32,8 @@ def preflight(model: onnx.ModelProto, source: str) -> None:
             continue
         if node.op_type == "AveragePool":
             _check_average_pool(node, source)
+        if node.op_type == "ReduceMean" and _global_mean(model, node):
+            continue  # a GlobalAveragePool (fpgadl.hls.rewrites.ReduceMeanAsGlobalAveragePool)
         if node.op_type not in supported:
             raise UsageError(
                 f"{source}: node '{node.name or node.output[0]}' has op {node.op_type}, which fpgadl cannot convert "
@@ -54,3 +56,12 @@ def _check_average_pool(node, source: str) -> None:
             f"{' with uncounted padding' if uncounted else ''}{' with ceil_mode/dilation' if odd else ''}; "
             "supported: a power-of-two window (2x2, 4x4, 2x4, ...) without padding, or MaxPool"
         )
+
+
+def _global_mean(model: onnx.ModelProto, node) -> bool:
+    """Axes known and kept: the clean-up makes it a GlobalAveragePool when they are the spatial ones, and
+    `check_supported` names the node when they are not."""
+    from fpgadl.hls.rewrites import reduce_mean_axes
+
+    keep = next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "keepdims"), 1)
+    return keep == 1 and bool(reduce_mean_axes(model.graph, node))

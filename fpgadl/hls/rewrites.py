@@ -367,3 +367,45 @@ class AvgPoolAsDepthwiseConv(Transformation):
             g.node.insert(index, quant)
             return model, True
         return model, False
+
+
+def reduce_mean_axes(graph, node) -> list[int] | None:
+    """The axes a ReduceMean averages (attribute before opset 18, a constant input since), or None."""
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    if "axes" in attrs:
+        return list(attrs["axes"])
+    if len(node.input) < 2 or not node.input[1]:
+        return None
+    from onnx import numpy_helper
+
+    for init in graph.initializer:
+        if init.name == node.input[1]:
+            return [int(a) for a in numpy_helper.to_array(init).ravel()]
+    for const in graph.node:
+        if const.op_type == "Constant" and const.output[0] == node.input[1]:
+            value = next(a for a in const.attribute if a.name == "value")
+            return [int(a) for a in numpy_helper.to_array(value.t).ravel()]
+    return None
+
+
+def is_global_mean(graph, node, rank: int) -> bool:
+    """ReduceMean over every spatial axis of an (N, C, ...) tensor, keeping them: a GlobalAveragePool."""
+    axes = reduce_mean_axes(graph, node)
+    keep = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "keepdims"), 1)
+    return axes is not None and keep == 1 and rank > 2 and sorted(a % rank for a in axes) == list(range(2, rank))
+
+
+class ReduceMeanAsGlobalAveragePool(Transformation):
+    """torch's dynamo exporter writes AdaptiveAvgPool2d(1) as ReduceMean over (H, W): the same mean."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        g = model.graph
+        for index, node in enumerate(g.node):
+            shape = model.get_tensor_shape(node.input[0]) if node.op_type == "ReduceMean" else None
+            if shape is None or not is_global_mean(g, node, len(shape)):
+                continue
+            pool = helper.make_node("GlobalAveragePool", [node.input[0]], [node.output[0]], name=node.name)
+            g.node.remove(node)
+            g.node.insert(index, pool)
+            return model, True
+        return model, False
