@@ -10,6 +10,7 @@ The project directory's own format (fpgadl.json, rebuilding the model from it) i
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from fpgadl.hls.project import (
     hls_model_from,
     quiet,
 )
+from fpgadl.hls.rewrites import CHANNEL_SCALES_KEY
 
 SKIPPED_OPS = ("Dropout", "Identity")
 # Activations the firmware computes from lookup tables: never equal to torch's exact functions.
@@ -357,6 +359,7 @@ def convert(onnx_path: Path, hls_dir: Path, opts: HlsOptions, warn=print) -> Pro
                 f"{source}: Quant node '{q.node}' uses rounding_mode {q.rounding_mode}; hls4ml supports ROUND, FLOOR"
             )
     inexact = sorted({c for q in quants if not q.power_of_two for c in (q.consumers or [q.node])})
+    inexact += json.loads(mw.get_metadata_prop(CHANNEL_SCALES_KEY) or "[]")  # per-channel scales moved out
     if inexact:
         warn(
             "warning: quantizer scales that are not powers of two cannot be exact in ap_fixed; layers: "

@@ -12,6 +12,8 @@ hls4ml's ONNX front end mis-parses, as the equivalent 2-D pooling.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from onnx import helper
 from qonnx.core.modelwrapper import ModelWrapper
@@ -231,6 +233,9 @@ def _pot(values: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(lg)) and np.all(lg == np.round(lg)))
 
 
+CHANNEL_SCALES_KEY = "fpgadl_channel_scales"
+
+
 class FactorChannelScales(Transformation):
     """A constant weight Quant with per-output-channel, non-power-of-two scales s (FINN's LOG_FP weights):
     MatMul/Conv(x, Quant(W, s)) + b  ==>  MatMul/Conv(x, Quant(q, 1)) * s + b, with q the integer weights.
@@ -273,6 +278,9 @@ class FactorChannelScales(Transformation):
             index = list(g.node).index(consumer)
             for offset, node in enumerate(tail):
                 g.node.insert(index + 1 + offset, node)
+            # the converter still names the layer: its scales are not powers of two
+            factored = json.loads(model.get_metadata_prop(CHANNEL_SCALES_KEY) or "[]")
+            model.set_metadata_prop(CHANNEL_SCALES_KEY, json.dumps([*factored, consumer.name]))
             return model, True
         return model, False
 
