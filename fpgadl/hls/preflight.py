@@ -25,6 +25,7 @@ def supported_ops() -> set[str]:
 def preflight(model: onnx.ModelProto, source: str) -> None:
     """Raise UsageError for the first node no later stage can take (constant sub-graphs are folded)."""
     supported = supported_ops()
+    _check_not_only_a_sign(model, source)
     constant = {i.name for i in model.graph.initializer}
     for node in model.graph.node:
         if node.op_type == "Constant" or (node.input and all(not i or i in constant for i in node.input)):
@@ -39,6 +40,17 @@ def preflight(model: onnx.ModelProto, source: str) -> None:
                 f"{source}: node '{node.name or node.output[0]}' has op {node.op_type}, which fpgadl cannot convert "
                 f"(supported: {', '.join(sorted(supported))})"
             )
+
+
+def _check_not_only_a_sign(model: onnx.ModelProto, source: str) -> None:
+    """A graph that is nothing but a BipolarQuant of its input: hls4ml folds the sign into the input port
+    and the firmware differs (a Quant-only model converts: fpgadl.hls.convert.widen_port_of_quantizer_only_model)."""
+    data_nodes = [n for n in model.graph.node if n.op_type not in ("Constant", "Identity")]
+    if len(data_nodes) == 1 and data_nodes[0].op_type == "BipolarQuant":
+        raise UsageError(
+            f"{source}: the model is only a BipolarQuant of its input (node '{data_nodes[0].name}'), which hls4ml "
+            "folds into the input port; valid: a model with a layer after the sign, or a multi-bit Quant alone"
+        )
 
 
 def _check_average_pool(node, source: str) -> None:
