@@ -699,6 +699,33 @@ def test_global_pooling_narrow_accumulator(tmp_path):
     assert np.array_equal(emulate(hm, x), hm.predict(x))
 
 
+@needs_csim
+def test_depthwise_conv_padding_stride_narrow_accumulator(tmp_path):
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(5)
+    weight = numpy_helper.from_array((np.round(rng.standard_normal((3, 1, 3, 3)) * 8) / 8).astype(np.float32), "w")
+    bias = numpy_helper.from_array((np.round(rng.standard_normal(3) * 64) / 64).astype(np.float32), "b")
+    geometry = {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "strides": [2, 1], "dilations": [1, 1]}
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], group=3, **geometry)
+    graph = helper.make_graph(
+        [node],
+        "dw",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 3, 5])],
+        [weight, bias],
+    )
+    model = cleanup_model(ModelWrapper(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])))
+    model = cleanup_model(model.transform(ConvertToChannelsLastAndClean(make_input_channels_last=True)))
+    # an accumulator that saturates and rounds: the per-product casts and the order of the sums show
+    narrow = {"accum": "fixed<12,4,RND,SAT>", "result": "fixed<10,3,RND,SAT>"}
+    config = _qonnx_config(model, overrides={"Conv_0": narrow})
+    hm = _compiled(_qonnx_to_hls(model, tmp_path, config))
+    assert [layer.class_name for layer in hm.get_layers()].count("DepthwiseConv2D") == 1
+    x = _inputs((6, 5, 3), scale=4.0)
+    assert np.array_equal(emulate(hm, x), hm.predict(x))
+
+
 class FloatScaleMLP(torch.nn.Module):
     """Weights with float (non power-of-two) scales: hls4ml rescales with ApplyAlpha layers."""
 

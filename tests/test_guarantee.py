@@ -231,10 +231,31 @@ def test_activation_only_model_compiles_and_equals_torch(d):
     assert np.array_equal(api.emulate(d / "act", x), ref)
 
 
-def test_a_model_that_is_only_its_input_quantizer_is_refused_not_left_uncompilable(d):
+def test_a_model_that_is_only_its_input_quantizer_compiles_and_computes_it(d):
+    # FINN's QuantHardTanh test model: the port keeps the quantizer's rounding, its layer the clamping
     a8, _, _ = _quants()
     net = torch.nn.Sequential(qnn.QuantIdentity(act_quant=a8)).eval()
-    _export(net, (16,), d / "qonly.onnx", dynamo=False)
-    proc = run_cli("hls", d / "qonly.onnx", "--out", d / "qonly")
-    assert_one_line_error(proc, "only its input quantizer", "valid:")
-    assert not (d / "qonly").exists()
+    proc = _hls(d, "qonly", net, (16,), dynamo=False)
+    assert proc.returncode == 0, proc.stderr
+    x = _inputs(300)
+    ref = _torch(net, x)
+    assert np.array_equal(api.emulate(d / "qonly", x), ref)
+    assert np.array_equal(api.emulate(d / "qonly", x, engine="csim"), ref)  # it compiles
+
+
+def test_average_pool_outside_a_power_of_two_window_is_refused_in_the_preflight():
+    # power-of-two windows convert exactly (tests/external: avgpool-float, global-avgpool); 1/9 cannot be exact
+    from onnx import TensorProto, helper
+
+    from fpgadl.core.errors import UsageError
+    from fpgadl.hls.preflight import preflight
+
+    def pool(kernel):
+        node = helper.make_node("AveragePool", ["x"], ["y"], name="my_pool", kernel_shape=kernel, strides=kernel)
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])
+        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+        return helper.make_model(helper.make_graph([node], "g", [x], [y]))
+
+    preflight(pool([2, 2]), "m.onnx")
+    with pytest.raises(UsageError, match=r"m\.onnx: node 'my_pool' is an AveragePool over \[3, 3\].*power-of-two"):
+        preflight(pool([3, 3]), "m.onnx")

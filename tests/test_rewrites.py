@@ -70,3 +70,44 @@ def test_hls4ml_parses_the_rewritten_pooling(tmp_path):
     assert geometry == [12, 1, 4, 3, 2]
     assert [pool.get_attr(k) for k in ("pad_top", "pad_bottom", "out_height")] == [1, 1, 6]
     assert np.prod(hls_model.get_output_variables()[0].shape) == 5
+
+
+def _execute(model, x: np.ndarray) -> np.ndarray:
+    from qonnx.core.onnx_exec import execute_onnx
+
+    return execute_onnx(model, {model.graph.input[0].name: x})[model.graph.output[0].name]
+
+
+def test_average_pools_become_depthwise_convs_that_compute_the_same_means():
+    from onnx import TensorProto, numpy_helper
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.cleanup import cleanup_model
+
+    from fpgadl.hls.rewrites import AvgPoolAsDepthwiseConv, ReduceMeanAsGlobalAveragePool
+
+    nodes = [
+        helper.make_node("AveragePool", ["x"], ["a"], kernel_shape=[2, 4], strides=[2, 2]),
+        helper.make_node("GlobalAveragePool", ["x"], ["g"]),
+        helper.make_node("ReduceMean", ["x", "axes"], ["r"], keepdims=1),
+        helper.make_node("Add", ["g", "r"], ["gr"]),
+        helper.make_node("Flatten", ["a"], ["af"]),
+        helper.make_node("Flatten", ["gr"], ["grf"]),
+        helper.make_node("Concat", ["af", "grf"], ["y"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "pools",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array([2, 3], np.int64), "axes")],
+    )
+    model = cleanup_model(ModelWrapper(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])))
+    x = np.round(np.random.default_rng(0).standard_normal((1, 3, 4, 8)) * 64).astype(np.float32) / 64
+    before = _execute(model, x)
+    after = model.transform(ReduceMeanAsGlobalAveragePool()).transform(AvgPoolAsDepthwiseConv())
+    assert sorted(n.op_type for n in after.graph.node if n.op_type in ("Conv", "AveragePool", "ReduceMean")) == [
+        "Conv",
+        "Conv",
+        "Conv",
+    ]
+    assert np.array_equal(_execute(after, x), before)  # on-grid values: every mean is exact in float32

@@ -431,20 +431,25 @@ def conv_geometry(layer, ndim: int):
 # hls4ml turns 1x1 convolutions into Pointwise classes; their kernels (pointwise_conv_1d_latency_cl,
 # and conv_2d_latency_cl for 2-D) compute the same per-product accum_t sums over the channels.
 CONV_DIMS = {"Conv1D": 1, "PointwiseConv1D": 1, "Conv2D": 2, "PointwiseConv2D": 2}
+DEPTHWISE_DIMS = {"DepthwiseConv1D": 1, "DepthwiseConv2D": 2}
 
 
 def conv_patches(layer) -> tuple[np.ndarray, tuple[int, ...]]:
     """A Conv layer's im2col index (flat input index per output pixel and patch position, -1 for zero
     padding) and its channels-last input shape: what the fast engine and the RTL tracer gather."""
-    in_shape, kernel, stride, pads = conv_geometry(layer, CONV_DIMS[layer.class_name])
+    dims = CONV_DIMS.get(layer.class_name) or DEPTHWISE_DIMS[layer.class_name]
+    in_shape, kernel, stride, pads = conv_geometry(layer, dims)
     idx, _ = im2col_index(in_shape, kernel, stride, pads)
     return idx, tuple(in_shape)
 
 
 @register(*CONV_DIMS)
 def conv(layer):
+    return _conv_builder(layer, layer_arith(layer))
+
+
+def _conv_builder(layer, arith: DenseArithmetic):
     idx, in_shape = conv_patches(layer)
-    arith = layer_arith(layer)
     pad = idx < 0
     gather = np.where(pad, 0, idx)
     out_shape = tuple(layer.get_output_variable().shape)
@@ -498,3 +503,27 @@ def _float_conv_core(arith: DenseArithmetic, idx: np.ndarray, in_size: int):
         return arith.call_float(cols).reshape(n, n_pix * n_filt)
 
     return core
+
+
+def depthwise_arith(layer, n_chan: int) -> DenseArithmetic:
+    """depthwise_conv_*_latency_cl is dense_latency on a block-diagonal matrix: each product x[k, c] * w[k, c]
+    is assigned to accum_t, acc[c] starts at (accum_t) bias[c] and adds its products in kernel order. The
+    zero products of the other channels add nothing, so the dense arithmetic over the patch (k, c) with
+    W[k * C + c, c] = w[k, c] is the same computation."""
+    (x_t,) = input_types(layer)
+    require(layer, layer.get_attr("n_filt", n_chan) == n_chan, "a depth multiplier other than 1")
+    w, w_t = weight_mantissas(layer, "weight")
+    w = w.reshape(-1, n_chan)  # hls4ml's depthwise weights: (filt_height, filt_width, n_chan), channel fastest
+    taps = w.shape[0]
+    block = np.zeros((taps * n_chan, n_chan), dtype=np.int64)
+    block[np.arange(taps)[:, None] * n_chan + np.arange(n_chan), np.arange(n_chan)] = w
+    b, b_t = weight_mantissas(layer, "bias") if "bias" in layer.weights else (None, None)
+    arith = DenseArithmetic(layer, x_t, block, w_t, b, b_t, attr_type(layer, "accum_t"), result_type(layer))
+    require(layer, str(layer.get_attr("strategy", "latency")).lower() == "latency", "depthwise resource strategy")
+    return arith
+
+
+@register(*DEPTHWISE_DIMS)
+def depthwise_conv(layer):
+    _, in_shape = conv_patches(layer)
+    return _conv_builder(layer, depthwise_arith(layer, in_shape[-1]))

@@ -40,10 +40,12 @@ def batch_normalization(layer):
     fp = x_t.frac + s_t.frac
     f = max(fp, b_t.frac)
     out_shape = layer_out_shape(layer)
-    # data * scale + bias in int64: refuse (never wrap silently) when the full-precision sum could exceed it
-    # (|x| <= 2**(wx-1), |s| <= 2**(ws-1): |x*s| <= 2**(wx+ws-2); the sum adds one bit)
-    widest = max(x_t.width + s_t.width - 2 + (f - fp), b_t.width - 1 + (f - b_t.frac)) + 1
-    require(layer, widest <= 62, f"data * scale + bias needs {widest + 1} bits, more than int64 holds")
+    # data * scale + bias in int64: refuse (never wrap silently) when the full-precision sum could exceed it.
+    # The bound uses the actual constants (|x| <= 2**(wx-1)): float scales given wide types are small numbers
+    bound = ((1 << (x_t.width - 1)) * int(np.abs(scale).max(initial=0)) << (f - fp)) + (
+        int(np.abs(bias).max(initial=0)) << (f - b_t.frac)
+    )
+    require(layer, bound < 2**62, f"data * scale + bias needs {bound.bit_length() + 1} bits, more than int64 holds")
 
     def kernel(m):
         n = m.shape[0]

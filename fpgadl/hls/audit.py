@@ -31,10 +31,13 @@ CONSTANT_LAYERS = (
     "Conv2D",
     "PointwiseConv1D",
     "PointwiseConv2D",
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
     "ApplyAlpha",
     "BatchNormalization",
 )
-DENSE_LAYERS = ("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D")
+# a depthwise conv's weights are (taps, channels): each column is one output channel's, like a Dense's
+DENSE_LAYERS = ("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D", "DepthwiseConv1D", "DepthwiseConv2D")
 PASS_THROUGH = ("Reshape", "Transpose", "Flatten", "ZeroPadding1D", "ZeroPadding2D", "Resize", "Repack", "Concatenate")
 
 

@@ -10,6 +10,7 @@ The project directory's own format (fpgadl.json, rebuilding the model from it) i
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from fpgadl.hls.project import (
     hls_model_from,
     quiet,
 )
+from fpgadl.hls.rewrites import CHANNEL_SCALES_KEY
 
 SKIPPED_OPS = ("Dropout", "Identity")
 # Activations the firmware computes from lookup tables: never equal to torch's exact functions.
@@ -82,7 +84,16 @@ def clean(model: onnx.ModelProto, source: str):
     from qonnx.util.cleanup import cleanup_model
 
     from fpgadl.hls.hostops import SplitHostOps
-    from fpgadl.hls.rewrites import GemmZeroBias, MaxPool1dAs2d, RemoveInverseTransposes, ResizeToChannelsLast
+    from fpgadl.hls.rewrites import (
+        AvgPoolAsDepthwiseConv,
+        FactorChannelScales,
+        GemmZeroBias,
+        MaxPool1dAs2d,
+        ReduceMeanAsGlobalAveragePool,
+        RemoveInverseTransposes,
+        ResizeToChannelsLast,
+        SinkTransposes,
+    )
 
     model = _strip_initializer_inputs(model)
     ports = [i for i in model.graph.input]
@@ -92,18 +103,31 @@ def clean(model: onnx.ModelProto, source: str):
     if len(dims) >= 1 and (dims[0].dim_param or dims[0].dim_value != 1):
         dims[0].ClearField("dim_param")
         dims[0].dim_value = 1
+        # an export with another batch size recorded it on every tensor: shapes are inferred again from batch 1
+        del model.graph.value_info[:]
+        for out in model.graph.output:
+            if out.type.tensor_type.shape.dim:
+                out.type.tensor_type.shape.dim[0].ClearField("dim_param")
+                out.type.tensor_type.shape.dim[0].dim_value = 1
     try:
         with quiet():
             mw = ModelWrapper(model)
             mw = cleanup_model(mw)
             mw = mw.transform(SplitHostOps())  # before channels-last: the ops keep the ONNX layout
+            mw = mw.transform(ReduceMeanAsGlobalAveragePool()).transform(AvgPoolAsDepthwiseConv())
             mw = mw.transform(ConvertToChannelsLastAndClean(make_input_channels_last=True))
             mw = mw.transform(ResizeToChannelsLast())
+            mw = mw.transform(SinkTransposes())
             mw = mw.transform(RemoveInverseTransposes())
             mw = mw.transform(MaxPool1dAs2d())
             mw = mw.transform(GemmZeroBias())
             mw = mw.transform(GemmToMatMul())
             mw = cleanup_model(mw)
+            # after the clean-up has folded the Gemm's weight Transpose into the initializer
+            nodes = len(mw.graph.node)
+            mw = mw.transform(FactorChannelScales())
+            if len(mw.graph.node) != nodes:
+                mw = cleanup_model(mw)  # hls4ml needs readable tensor names (not qonnx's random ones)
     except Exception as e:
         raise UsageError(f"{source}: qonnx clean-up failed ({type(e).__name__}: {e})") from e
     return mw
@@ -194,6 +218,23 @@ def input_port_type(mw, quants: list[QuantInfo]) -> tuple[str | None, bool]:
     integer = bits + math.ceil(log_scale)
     frac = -math.floor(math.log2(float(np.min(np.abs(scale))))) + EXTRA_INPUT_FRAC_BITS
     return f"{kind}<{integer + frac},{integer},RND_CONV,SAT>", False
+
+
+def widen_port_of_quantizer_only_model(mw, port: str | None) -> str | None:
+    """A model that is only its input quantizer: the port gets one more integer bit than the quantizer.
+
+    With the port equal to the quantizer's type hls4ml drops the quantizer's (then identity) layer and
+    `myproject(...)` gets its input twice as parameters (it does not compile). One more integer bit and
+    the same LSB, rounding and saturation: the port rounds exactly as the quantizer does, and the kept
+    quantizer layer only clamps the range, so the model computes its quantizer with no double rounding."""
+    nodes = [n for n in mw.graph.node if n.op_type not in ("Constant", "Identity")]
+    if port is None or len(nodes) != 1 or nodes[0].op_type != "Quant":
+        return port
+    if nodes[0].input[0] != mw.graph.input[0].name or nodes[0].output[0] != mw.graph.output[0].name:
+        return port
+    kind, params = port.split("<", 1)
+    width, integer, *modes = params.rstrip(">").split(",")
+    return f"{kind}<{','.join([str(int(width) + 1), str(int(integer) + 1), *modes])}>"
 
 
 def _input_layer_name(onnx_input: str) -> str:
@@ -318,6 +359,7 @@ def convert(onnx_path: Path, hls_dir: Path, opts: HlsOptions, warn=print) -> Pro
                 f"{source}: Quant node '{q.node}' uses rounding_mode {q.rounding_mode}; hls4ml supports ROUND, FLOOR"
             )
     inexact = sorted({c for q in quants if not q.power_of_two for c in (q.consumers or [q.node])})
+    inexact += json.loads(mw.get_metadata_prop(CHANNEL_SCALES_KEY) or "[]")  # per-channel scales moved out
     if inexact:
         warn(
             "warning: quantizer scales that are not powers of two cannot be exact in ap_fixed; layers: "
@@ -333,6 +375,7 @@ def convert(onnx_path: Path, hls_dir: Path, opts: HlsOptions, warn=print) -> Pro
             "exactness); layers: " + ", ".join(affine)
         )
     input_type, input_exact = input_port_type(mw, quants)
+    input_type = widen_port_of_quantizer_only_model(mw, input_type)
     host_ops = host_ops_of(mw)
     if host_ops:
         warn(f"note: pre-processing before the input quantizer runs on the host in float32: {describe(host_ops)}")

@@ -25,18 +25,16 @@ def supported_ops() -> set[str]:
 def preflight(model: onnx.ModelProto, source: str) -> None:
     """Raise UsageError for the first node no later stage can take (constant sub-graphs are folded)."""
     supported = supported_ops()
-    _check_not_only_a_quantizer(model, source)
+    _check_not_only_a_sign(model, source)
     constant = {i.name for i in model.graph.initializer}
     for node in model.graph.node:
         if node.op_type == "Constant" or (node.input and all(not i or i in constant for i in node.input)):
             constant.update(node.output)  # qonnx's FoldConstants evaluates it away
             continue
         if node.op_type == "AveragePool":
-            # qonnx 1.0's channels-last conversion has no AveragePool; hls4ml then refuses it mid-conversion
-            raise UsageError(
-                f"{source}: node '{node.name or node.output[0]}' is an AveragePool, which qonnx's channels-last "
-                "conversion does not support yet; supported pooling: MaxPool, GlobalAveragePool"
-            )
+            _check_average_pool(node, source)
+        if node.op_type == "ReduceMean" and _global_mean(model, node):
+            continue  # a GlobalAveragePool (fpgadl.hls.rewrites.ReduceMeanAsGlobalAveragePool)
         if node.op_type not in supported:
             raise UsageError(
                 f"{source}: node '{node.name or node.output[0]}' has op {node.op_type}, which fpgadl cannot convert "
@@ -44,13 +42,38 @@ def preflight(model: onnx.ModelProto, source: str) -> None:
             )
 
 
-def _check_not_only_a_quantizer(model: onnx.ModelProto, source: str) -> None:
-    """A graph that is nothing but its input quantizer: hls4ml folds the Quant into the input port, the
-    output is the input, and `myproject(...)` gets two parameters of the same name (it cannot compile)."""
+def _check_not_only_a_sign(model: onnx.ModelProto, source: str) -> None:
+    """A graph that is nothing but a BipolarQuant of its input: hls4ml folds the sign into the input port
+    and the firmware differs (a Quant-only model converts: fpgadl.hls.convert.widen_port_of_quantizer_only_model)."""
     data_nodes = [n for n in model.graph.node if n.op_type not in ("Constant", "Identity")]
-    if data_nodes and all(n.op_type in ("Quant", "BipolarQuant") for n in data_nodes):
-        if any(n.input and n.input[0] == model.graph.input[0].name for n in data_nodes) and len(data_nodes) == 1:
-            raise UsageError(
-                f"{source}: the model is only its input quantizer (node '{data_nodes[0].name}'): the FPGA would "
-                "compute nothing; valid: a model with at least one layer after the input quantizer"
-            )
+    if len(data_nodes) == 1 and data_nodes[0].op_type == "BipolarQuant":
+        raise UsageError(
+            f"{source}: the model is only a BipolarQuant of its input (node '{data_nodes[0].name}'), which hls4ml "
+            "folds into the input port; valid: a model with a layer after the sign, or a multi-bit Quant alone"
+        )
+
+
+def _check_average_pool(node, source: str) -> None:
+    """An AveragePool converts as a depthwise conv by 1/n (fpgadl.hls.rewrites.AvgPoolAsDepthwiseConv):
+    only where n is a power of two (1/n exact) and the same for every output (qonnx 1.0 has no other)."""
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    n = 1
+    for k in attrs.get("kernel_shape", []):
+        n *= k
+    uncounted = any(attrs.get("pads", [0])) and not attrs.get("count_include_pad", 0)
+    odd = attrs.get("ceil_mode", 0) or any(d != 1 for d in attrs.get("dilations", [1]))
+    if n & (n - 1) or uncounted or odd:
+        raise UsageError(
+            f"{source}: node '{node.name or node.output[0]}' is an AveragePool over {attrs.get('kernel_shape')}"
+            f"{' with uncounted padding' if uncounted else ''}{' with ceil_mode/dilation' if odd else ''}; "
+            "supported: a power-of-two window (2x2, 4x4, 2x4, ...) without padding, or MaxPool"
+        )
+
+
+def _global_mean(model: onnx.ModelProto, node) -> bool:
+    """Axes known and kept: the clean-up makes it a GlobalAveragePool when they are the spatial ones, and
+    `check_supported` names the node when they are not."""
+    from fpgadl.hls.rewrites import reduce_mean_axes
+
+    keep = next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "keepdims"), 1)
+    return keep == 1 and bool(reduce_mean_axes(model.graph, node))

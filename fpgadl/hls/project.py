@@ -105,6 +105,53 @@ def patch_hls4ml_da() -> None:
         codegen.transform = _keeping_constants(codegen.transform)
 
 
+def patch_hls4ml_depthwise_fusion() -> None:
+    """hls4ml 1.3's BatchNorm fusion takes a depthwise conv for an unquantized one (its weight quantizer is
+    kept as `depthwise_quantizer`, not `weight_quantizer`) and multiplies a following scale (an ApplyAlpha)
+    into its weights: integer weights become rounded floats, or the shapes do not broadcast (a crash).
+    The scale stays a layer of its own after a depthwise conv."""
+    from hls4ml.model.layers import DepthwiseConv1D, DepthwiseConv2D
+    from hls4ml.model.optimizer.passes.bn_fuse import FuseBatchNormalization
+
+    match = FuseBatchNormalization.match
+    if getattr(match, "_skips_depthwise", False):
+        return
+
+    def skipping_depthwise(self, node):
+        return not isinstance(node.get_input_node(), (DepthwiseConv1D, DepthwiseConv2D)) and match(self, node)
+
+    skipping_depthwise._skips_depthwise = True
+    FuseBatchNormalization.match = skipping_depthwise
+
+
+def patch_hls4ml_resize() -> None:
+    """hls4ml 1.3's ONNX Resize takes a channels-last (H, W, C) input's H for its width and W for its height
+    (and picks the layout by whether any node of the graph is in qonnx's channels-last domain), so
+    resize_nearest reads a non-square map with the wrong strides. fpgadl's cleaned graphs feed a Resize
+    channels-last (fpgadl.hls.rewrites moves the Transposes qonnx leaves around it): set the geometry from
+    the input shape and the (N, H, W, C) scales. A Resize behind a Transpose keeps hls4ml's reading."""
+    from hls4ml.model.layers import Resize, Transpose
+
+    initialize = Resize.initialize
+    if getattr(initialize, "_channels_last", False):
+        return
+
+    def channels_last(self):
+        inp = self.get_input_variable()
+        scales = self.get_input_node(self.inputs[2]) if len(self.inputs) == 3 else None
+        if len(inp.shape) != 3 or scales is None or isinstance(self.get_input_node(), Transpose):
+            return initialize(self)
+        (h, w, c), s = inp.shape, scales.get_attr("value")
+        out = [int(h * s[1]), int(w * s[2]), int(c * s[3])]
+        for key, value in zip(("in_height", "in_width", "out_height", "out_width", "n_chan"), (h, w, *out)):
+            self.set_attr(key, value)
+        self.set_attr("data_format", "channels_last")
+        self.add_output_variable(out, precision=inp.type.precision)
+
+    channels_last._channels_last = True
+    Resize.initialize = channels_last
+
+
 def _keeping_constants(transform):
     """The pass later drops the layer's weight variables; the fast engine needs the exact constants the
     adder graph was generated from, so they stay on the layer as `da_weight` / `da_bias`."""
@@ -124,6 +171,8 @@ def hls_model_from(mw, meta_like: dict, output_dir: Path):
     import hls4ml
 
     patch_hls4ml_da()
+    patch_hls4ml_depthwise_fusion()
+    patch_hls4ml_resize()
     with quiet():
         return hls4ml.converters.convert_from_onnx_model(
             mw,

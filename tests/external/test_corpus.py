@@ -43,41 +43,19 @@ ACCEPTED = {
 # What still fails at the end of session 2 (issue 9 stays open for each; docs/byom.md has the rows). Every
 # entry is a strict xfail: a fix that makes one pass fails the suite until it is taken off this list. None
 # of them is "claims exact but differs": that test has no entry here.
-HLS4ML_INDEX = "hls4ml's QONNX flow crashes (IndexError in layers.py) on FINN's per-channel LOG_FP quantizers"
-AVGPOOL = "AveragePool is refused (qonnx's channels-last conversion has none); not yet made exact"
 TFC = "bnn_pynq TFC: BatchNorm/TensorNorm before the sign quantizer is not folded to a threshold; twin-only"
 KNOWN = {
-    ("internal", "pre-mean-std-cnn"): "hls4ml ValueError (axis remapping) after the host-op split of x-mean/std",
-    ("internal", "hls4ml-upsample2d"): "hls4ml's ONNX front end: 'Could not find the shape for input' on Resize",
-    ("internal", "finn-qlinear-bias"): HLS4ML_INDEX,
-    ("internal", "finn-qlinear-nobias"): HLS4ML_INDEX,
-    ("internal", "finn-qconv2d-depthwise"): HLS4ML_INDEX,
-    ("internal", "finn-qconv2d-pointwise"): HLS4ML_INDEX,
-    ("class", "pre-mean-std-cnn"): "hls4ml ValueError (axis remapping) after the host-op split of x-mean/std",
-    ("class", "hls4ml-upsample2d"): "hls4ml's ONNX front end: 'Could not find the shape for input' on Resize",
-    ("class", "finn-qlinear-bias"): HLS4ML_INDEX,
-    ("class", "finn-qlinear-nobias"): HLS4ML_INDEX,
-    ("class", "finn-qconv2d-depthwise"): HLS4ML_INDEX,
-    ("class", "finn-qconv2d-pointwise"): HLS4ML_INDEX,
+    ("class", "pre-mean-std-cnn"): "per-channel mean/std is not split to the host (it would be 247/250 rows: torch's "
+    "float32 conv sums flip the next quantizer); in the firmware: twin-only",
     ("class", "bnn_pynq-tfc-1w1a"): TFC,
     ("class", "bnn_pynq-tfc-1w2a"): TFC,
     ("class", "bnn_pynq-tfc-2w2a"): TFC,
     ("class", "bnn_pynq-cnv-1w1a-div8"): "binary Conv2D (nnet::product::weight_binary) has no fast-engine kernel",
     ("class", "mlp-bn"): "false alarm: equals torch on every row, the probe's 1,998/2,000 keeps it twin-only",
     ("class", "cnn-bn"): "false alarm: equals torch on every row, the probe keeps it twin-only",
-    ("class", "mlp-float-scales"): "an ApplyAlpha needing 65 bits is refused by the fast engine's int64 guard",
-    ("class", "concat-cnn"): "concatenation after a channels-last Transpose: 188/250 rows, twin-only",
-    ("class", "avgpool-on-quant-tensor"): AVGPOOL,
-    ("class", "avgpool-float"): AVGPOOL,
-    ("class", "trunc-avgpool"): AVGPOOL + " (the refusal names AveragePool before Trunc)",
-    ("class", "mobilenet-like"): AVGPOOL + " (the refusal names AveragePool before Trunc)",
-    ("class", "finn-avgpool"): AVGPOOL + " (the refusal names AveragePool before Trunc)",
-    ("class", "global-avgpool"): "GlobalAveragePool's division is not exact in the firmware: 4/250 rows",
     ("class", "pre-2x-1-mlp"): "the 2x-1 pre-processing is not split to the host here: 171/250 rows",
     ("class", "bipolar-784"): "a 784-fan-in bipolar layer: 182/250 rows equal torch, twin-only",
-    ("class", "depthwise-conv"): "DepthwiseConv2D has no fast-engine kernel (refused)",
     ("class", "finn-relu-pot"): "a single ReLU model: 195/250 rows, twin-only",
-    ("class", "finn-qhardtanh"): "a model that is only a quantizer is refused (it would compute nothing)",
     ("tfc", "bnn_pynq-tfc-1w1a"): TFC,
     ("tfc", "bnn_pynq-tfc-1w2a"): TFC,
     ("tfc", "bnn_pynq-tfc-2w2a"): TFC,
@@ -157,7 +135,6 @@ def test_default_dynamo_export_converts_like_torchscript(outcome, name):
     assert (o.klass, o.torch_fast) == (ts.klass, ts.torch_fast), f"{_say(o)} vs {_say(ts)}"
 
 
-@pytest.mark.xfail(strict=True, reason="a batch-4 export keeps batch 4 in a Conv's value_info: onnxruntime rejects it")
 def test_batch_of_four_export_converts_like_batch_of_one(outcome):
     o, ts = outcome("cnn-int16-bias", "ts-b4"), outcome("cnn-int16-bias")
     assert o.klass not in FAILURES and o.klass != "refused", _say(o)
