@@ -21,7 +21,7 @@ from fpgadl.core.artifacts import atomic_dir, write_json
 from fpgadl.core.errors import UsageError
 from fpgadl.core.options import HlsOptions
 from fpgadl.hls.audit import apply_static_verdict, audit_conversion
-from fpgadl.hls.hostops import describe, host_ops_of
+from fpgadl.hls.hostops import POST_METADATA_KEY, describe, host_ops_of
 from fpgadl.hls.preflight import preflight
 from fpgadl.hls.project import (
     CLEAN_MODEL,
@@ -31,6 +31,7 @@ from fpgadl.hls.project import (
     hls_model_from,
     quiet,
 )
+from fpgadl.hls.thresholds import exact_batchnorms
 
 SKIPPED_OPS = ("Dropout", "Identity")
 # Activations the firmware computes from lookup tables: never equal to torch's exact functions.
@@ -81,8 +82,9 @@ def clean(model: onnx.ModelProto, source: str):
     from qonnx.transformation.gemm_to_matmul import GemmToMatMul
     from qonnx.util.cleanup import cleanup_model
 
-    from fpgadl.hls.hostops import SplitHostOps
+    from fpgadl.hls.hostops import SplitHostOps, SplitHostPostOps
     from fpgadl.hls.rewrites import GemmZeroBias, MaxPool1dAs2d, RemoveInverseTransposes, ResizeToChannelsLast
+    from fpgadl.hls.thresholds import ExactBatchNormThresholds
 
     model = _strip_initializer_inputs(model)
     ports = [i for i in model.graph.input]
@@ -97,6 +99,8 @@ def clean(model: onnx.ModelProto, source: str):
             mw = ModelWrapper(model)
             mw = cleanup_model(mw)
             mw = mw.transform(SplitHostOps())  # before channels-last: the ops keep the ONNX layout
+            mw = mw.transform(SplitHostPostOps())
+            mw = mw.transform(ExactBatchNormThresholds())
             mw = mw.transform(ConvertToChannelsLastAndClean(make_input_channels_last=True))
             mw = mw.transform(ResizeToChannelsLast())
             mw = mw.transform(RemoveInverseTransposes())
@@ -168,13 +172,28 @@ EXTRA_INPUT_FRAC_BITS = 8
 BIPOLAR_INPUT_PORT = "fixed<16,6,TRN,SAT>"
 
 
+# Ops that only move values: an elementwise quantizer after them quantizes the same values as at the port.
+LAYOUT_OPS = ("Transpose", "Reshape", "Flatten")
+
+
+def input_data_tensor(mw) -> str:
+    """The graph input, or the tensor after the layout ops it alone feeds (bnn_pynq's and FINN's models
+    flatten before the input quantizer; channels-last conversion adds a Transpose): where the quantizer sits."""
+    tensor = mw.graph.input[0].name
+    while True:
+        consumers = mw.find_consumers(tensor) or []
+        if len(consumers) != 1 or consumers[0].op_type not in LAYOUT_OPS:
+            return tensor
+        tensor = consumers[0].output[0]
+
+
 def input_port_type(mw, quants: list[QuantInfo]) -> tuple[str | None, bool]:
     """The ap type of the FPGA's input port, and whether it reproduces the input quantizer exactly.
 
     With a power-of-two scale the port is the quantizer itself (same width, rounding and clamping). With
     another scale no ap type equals it; the port then covers the quantizer's range with extra fractional
     bits and saturates, so out-of-range inputs clamp instead of wrapping."""
-    inp = mw.graph.input[0].name
+    inp = input_data_tensor(mw)
     if any(n.op_type == "BipolarQuant" for n in mw.find_consumers(inp) or []):
         return BIPOLAR_INPUT_PORT, True
     first = [n for n in mw.find_consumers(inp) or [] if n.op_type == "Quant"]
@@ -326,7 +345,13 @@ def convert(onnx_path: Path, hls_dir: Path, opts: HlsOptions, warn=print) -> Pro
     lut = [n.name or n.op_type for n in mw.graph.node if n.op_type in LUT_OPS]
     if lut:
         warn("note: lookup-table activations deviate from torch by the table's resolution; layers: " + ", ".join(lut))
-    affine = [n.name or n.op_type for n in mw.graph.node if n.op_type in FLOAT_AFFINE_OPS]
+    thresholds = exact_batchnorms(mw)
+    if thresholds:
+        warn(
+            "note: BatchNormalization before a 2- or 3-level quantizer becomes exact thresholds (torch's float32 "
+            "arithmetic reproduced); layers: " + ", ".join(thresholds)
+        )
+    affine = [n.name or n.op_type for n in mw.graph.node if n.op_type in FLOAT_AFFINE_OPS and n.name not in thresholds]
     if affine:
         warn(
             "note: float BatchNormalization constants are rounded to ap_fixed (fold BN into the conv for "
@@ -336,6 +361,9 @@ def convert(onnx_path: Path, hls_dir: Path, opts: HlsOptions, warn=print) -> Pro
     host_ops = host_ops_of(mw)
     if host_ops:
         warn(f"note: pre-processing before the input quantizer runs on the host in float32: {describe(host_ops)}")
+    host_post_ops = host_ops_of(mw, POST_METADATA_KEY)
+    if host_post_ops:
+        warn(f"note: post-processing after the last layer runs on the host in float32: {describe(host_post_ops)}")
     if input_type is None:
         warn("warning: the model has no input quantizer; inputs are cast to hls4ml's default type ap_fixed<16,6>")
 
@@ -353,6 +381,7 @@ def convert(onnx_path: Path, hls_dir: Path, opts: HlsOptions, warn=print) -> Pro
         inexact_layers=inexact + lut + affine,
         quant_nodes=[asdict(q) for q in quants],
         host_ops=host_ops or None,
+        host_post_ops=host_post_ops or None,
     )
     apply_static_verdict(meta, mw, warn)
     if inexact or affine:

@@ -72,9 +72,45 @@ class SplitHostOps(Transformation):
         return model, False
 
 
-def host_ops_of(model: ModelWrapper) -> list[dict]:
-    text = model.get_metadata_prop(METADATA_KEY)
+def host_ops_of(model: ModelWrapper, key: str = METADATA_KEY) -> list[dict]:
+    text = model.get_metadata_prop(key)
     return json.loads(text) if text else []
+
+
+POST_METADATA_KEY = "fpgadl_host_post_ops"
+
+
+class SplitHostPostOps(Transformation):
+    """Remove the chain of elementwise constant ops that ends at the graph output (bnn_pynq's final
+    TensorNorm: Sub, Div, Mul, Add). hls4ml would fold the chain into one rounded scale and bias; on the
+    host it runs in float32 in the graph's order, which is what torch computes, on the exact accumulator the
+    firmware outputs. A lone Add is a float bias and stays (fpgadl.hls.audit's float32 rule covers it)."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        out = model.graph.output[0]
+        shape = model.get_tensor_shape(out.name)
+        ops, chain, tensor = [], [], out.name
+        while True:
+            node = model.find_producer(tensor)
+            if node is None or node.op_type not in HOST_OPS or len(model.find_consumers(tensor) or []) > 1:
+                break
+            data = next((i for i in node.input if model.get_initializer(i) is None), None)
+            value, const_first = _constant_operand(model, node, data) if data else (None, False)
+            if value is None or model.get_tensor_shape(data) != shape or model.find_producer(data) is None:
+                break
+            ops.insert(
+                0, {"op": node.op_type, "value": value.tolist(), "shape": list(value.shape), "const_first": const_first}
+            )
+            chain.append(node)
+            tensor = data
+        if not chain or (len(ops) == 1 and ops[0]["op"] == "Add"):
+            return model, False
+        for node in chain:
+            model.graph.node.remove(node)
+        producer = model.find_producer(tensor)
+        producer.output[list(producer.output).index(tensor)] = out.name
+        model.set_metadata_prop(POST_METADATA_KEY, json.dumps(ops))
+        return model, False
 
 
 def describe(ops: list[dict]) -> str:
