@@ -45,7 +45,6 @@ ACCEPTED = {
 # of them is "claims exact but differs": that test has no entry here.
 HLS4ML_INDEX = "hls4ml's QONNX flow crashes (IndexError in layers.py) on FINN's per-channel LOG_FP quantizers"
 AVGPOOL = "AveragePool is refused (qonnx's channels-last conversion has none); not yet made exact"
-TFC = "bnn_pynq TFC: BatchNorm/TensorNorm before the sign quantizer is not folded to a threshold; twin-only"
 KNOWN = {
     ("internal", "pre-mean-std-cnn"): "hls4ml ValueError (axis remapping) after the host-op split of x-mean/std",
     ("internal", "hls4ml-upsample2d"): "hls4ml's ONNX front end: 'Could not find the shape for input' on Resize",
@@ -59,9 +58,6 @@ KNOWN = {
     ("class", "finn-qlinear-nobias"): HLS4ML_INDEX,
     ("class", "finn-qconv2d-depthwise"): HLS4ML_INDEX,
     ("class", "finn-qconv2d-pointwise"): HLS4ML_INDEX,
-    ("class", "bnn_pynq-tfc-1w1a"): TFC,
-    ("class", "bnn_pynq-tfc-1w2a"): TFC,
-    ("class", "bnn_pynq-tfc-2w2a"): TFC,
     ("class", "bnn_pynq-cnv-1w1a-div8"): "binary Conv2D (nnet::product::weight_binary) has no fast-engine kernel",
     ("class", "mlp-bn"): "false alarm: equals torch on every row, the probe's 1,998/2,000 keeps it twin-only",
     ("class", "cnn-bn"): "false alarm: equals torch on every row, the probe keeps it twin-only",
@@ -78,9 +74,6 @@ KNOWN = {
     ("class", "depthwise-conv"): "DepthwiseConv2D has no fast-engine kernel (refused)",
     ("class", "finn-relu-pot"): "a single ReLU model: 195/250 rows, twin-only",
     ("class", "finn-qhardtanh"): "a model that is only a quantizer is refused (it would compute nothing)",
-    ("tfc", "bnn_pynq-tfc-1w1a"): TFC,
-    ("tfc", "bnn_pynq-tfc-1w2a"): TFC,
-    ("tfc", "bnn_pynq-tfc-2w2a"): TFC,
 }
 
 
