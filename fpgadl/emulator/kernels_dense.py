@@ -491,9 +491,19 @@ def _float_conv_core(arith: DenseArithmetic, idx: np.ndarray, in_size: int):
 # and conv_2d_latency_cl for 2-D) compute the same per-product accum_t sums over the channels.
 @register("Conv1D", "PointwiseConv1D")
 def conv1d(layer):
-    return _conv_builder(layer, 1)
+    return _binary_conv(layer, 1) or _conv_builder(layer, 1)
 
 
 @register("Conv2D", "PointwiseConv2D")
 def conv2d(layer):
-    return _conv_builder(layer, 2)
+    return _binary_conv(layer, 2) or _conv_builder(layer, 2)
+
+
+def _binary_conv(layer, ndim: int):
+    """The XNOR kernel for a convolution with binary (ap_uint<1>) data or weights, else None."""
+    from fpgadl.emulator.kernels_binary import binary_conv, is_xnor
+
+    weight_t = layer.types.get("weight_t")
+    if is_xnor(layer.get_input_variable().type.precision) or (weight_t is not None and is_xnor(weight_t.precision)):
+        return binary_conv(layer, ndim)
+    return None

@@ -58,7 +58,6 @@ KNOWN = {
     ("class", "finn-qlinear-nobias"): HLS4ML_INDEX,
     ("class", "finn-qconv2d-depthwise"): HLS4ML_INDEX,
     ("class", "finn-qconv2d-pointwise"): HLS4ML_INDEX,
-    ("class", "bnn_pynq-cnv-1w1a-div8"): "binary Conv2D (nnet::product::weight_binary) has no fast-engine kernel",
     ("class", "mlp-bn"): "false alarm: equals torch on every row, the probe's 1,998/2,000 keeps it twin-only",
     ("class", "cnn-bn"): "false alarm: equals torch on every row, the probe keeps it twin-only",
     ("class", "mlp-float-scales"): "an ApplyAlpha needing 65 bits is refused by the fast engine's int64 guard",
