@@ -107,13 +107,14 @@ def _measure(ref: np.ndarray, got: np.ndarray) -> dict:
     }
 
 
-def run_probe(hls_dir: Path, sample: np.ndarray | None = None) -> dict:
-    """Probe a converted project; returns the measured verdict (also per input kind)."""
+def run_probe(hls_dir: Path, sample: np.ndarray | None = None, engine=None) -> dict:
+    """Probe a converted project (with `engine`, its already open fast engine); returns the measured
+    verdict (also per input kind)."""
     from fpgadl.hls.diff import qonnx_diff
     from fpgadl.hls.engines import check_input, from_firmware_layout, open_engine, to_firmware_layout
 
     start = time.perf_counter()
-    engine = open_engine(hls_dir, "fast")
+    engine = engine or open_engine(hls_dir, "fast")
     meta = engine.meta
     kinds = probe_inputs(meta)
     if sample is not None:
@@ -137,7 +138,7 @@ def run_probe(hls_dir: Path, sample: np.ndarray | None = None) -> dict:
     return verdict
 
 
-def record_probe(hls_dir: Path, sample: np.ndarray | None = None) -> ProjectMeta:
+def record_probe(hls_dir: Path, sample: np.ndarray | None = None, engine=None) -> ProjectMeta:
     """Run the probe and write its verdict into the project's fpgadl.json: `exact` = static AND measured."""
     hls_dir = Path(hls_dir)
     meta = ProjectMeta.load(hls_dir)
@@ -145,7 +146,7 @@ def record_probe(hls_dir: Path, sample: np.ndarray | None = None) -> ProjectMeta
         raise UsageError(
             f"{hls_dir}: the probe needs a QONNX project (this one comes from the {meta.frontend} front end)"
         )
-    verdict = run_probe(hls_dir, sample)
+    verdict = run_probe(hls_dir, sample, engine)
     if meta.static_exact is None:
         meta.static_exact = meta.exact
     meta.probe = verdict
