@@ -31,7 +31,7 @@ from fpgadl.hls.project import (
     hls_model_from,
     quiet,
 )
-from fpgadl.hls.thresholds import exact_batchnorms
+from fpgadl.hls.thresholds import exact_batchnorms, float32_batchnorms
 
 SKIPPED_OPS = ("Dropout", "Identity")
 # Activations the firmware computes from lookup tables: never equal to torch's exact functions.
@@ -84,7 +84,7 @@ def clean(model: onnx.ModelProto, source: str):
 
     from fpgadl.hls.hostops import SplitHostOps, SplitHostPostOps
     from fpgadl.hls.rewrites import GemmZeroBias, MaxPool1dAs2d, RemoveInverseTransposes, ResizeToChannelsLast
-    from fpgadl.hls.thresholds import ExactBatchNormThresholds
+    from fpgadl.hls.thresholds import ExactBatchNormThresholds, TorchBatchNormConstants
 
     model = _strip_initializer_inputs(model)
     ports = [i for i in model.graph.input]
@@ -101,6 +101,7 @@ def clean(model: onnx.ModelProto, source: str):
             mw = mw.transform(SplitHostOps())  # before channels-last: the ops keep the ONNX layout
             mw = mw.transform(SplitHostPostOps())
             mw = mw.transform(ExactBatchNormThresholds())
+            mw = mw.transform(TorchBatchNormConstants())
             mw = mw.transform(ConvertToChannelsLastAndClean(make_input_channels_last=True))
             mw = mw.transform(ResizeToChannelsLast())
             mw = mw.transform(RemoveInverseTransposes())
@@ -351,7 +352,9 @@ def convert(onnx_path: Path, hls_dir: Path, opts: HlsOptions, warn=print) -> Pro
             "note: BatchNormalization before a 2- or 3-level quantizer becomes exact thresholds (torch's float32 "
             "arithmetic reproduced); layers: " + ", ".join(thresholds)
         )
-    affine = [n.name or n.op_type for n in mw.graph.node if n.op_type in FLOAT_AFFINE_OPS and n.name not in thresholds]
+    float32_bn = float32_batchnorms(mw)
+    folded = set(thresholds) | set(float32_bn)
+    affine = [n.name or n.op_type for n in mw.graph.node if n.op_type in FLOAT_AFFINE_OPS and n.name not in folded]
     if affine:
         warn(
             "note: float BatchNormalization constants are rounded to ap_fixed (fold BN into the conv for "
@@ -384,6 +387,7 @@ def convert(onnx_path: Path, hls_dir: Path, opts: HlsOptions, warn=print) -> Pro
         host_post_ops=host_post_ops or None,
     )
     apply_static_verdict(meta, mw, warn)
+    _float32_batchnorm_verdict(meta, float32_bn, warn)
     if inexact or affine:
         with quiet():
             draft = hls_model_from(mw, asdict(meta), Path("fpgadl-scale-draft"))
@@ -431,6 +435,25 @@ def convert(onnx_path: Path, hls_dir: Path, opts: HlsOptions, warn=print) -> Pro
 
     write_project(hls_dir, meta, build)
     return meta
+
+
+def _float32_batchnorm_verdict(meta: ProjectMeta, layers: list[str], warn) -> None:
+    """BatchNorms computed with torch's own constants (fpgadl.hls.thresholds.TorchBatchNormConstants) are
+    exact but for torch's float32 rounding of x * alpha + shift, like a float bias."""
+    if not layers:
+        return
+    meta.inexact_layers = list(dict.fromkeys([*meta.inexact_layers, *layers]))
+    if meta.exact or meta.verdict == "exact-except-float32":
+        warn(
+            "note: BatchNormalization uses torch's own folded float32 constants, held exactly; torch rounds each "
+            "normalised value to float32: exact except float32 rounding in torch; layers: " + ", ".join(layers)
+        )
+        if meta.verdict == "exact-except-float32":  # float biases too
+            meta.verdict_reason = f"{meta.verdict_reason}, {', '.join(layers)}"
+        else:
+            meta.verdict = "exact-except-float32"
+            meta.verdict_reason = "float32 rounding in torch: " + ", ".join(layers)
+    meta.exact = meta.static_exact = False
 
 
 def target_board(opts: HlsOptions):

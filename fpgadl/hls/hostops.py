@@ -39,8 +39,10 @@ class SplitHostOps(Transformation):
         ops, chain, tensor = [], [], inp
         while True:
             consumers = model.find_consumers(tensor) or []
-            if len(consumers) == 1 and consumers[0].op_type in ("Reshape", "Flatten") and not ops:
-                # bnn_pynq flattens before `2x - 1`: scalar ops commute with the reshape, which stays in the graph
+            scalars = all(np.asarray(op["value"]).size == 1 for op in ops)
+            if len(consumers) == 1 and consumers[0].op_type in ("Reshape", "Flatten") and scalars:
+                # bnn_pynq flattens before `2x - 1` (a user's model may flatten after it): scalar ops commute
+                # with the reshape, which stays in the graph
                 tensor, shape = consumers[0].output[0], model.get_tensor_shape(consumers[0].output[0])
                 continue
             if len(consumers) != 1 or consumers[0].op_type not in HOST_OPS:
@@ -60,12 +62,10 @@ class SplitHostOps(Transformation):
         consumers = model.find_consumers(tensor) or []
         if not chain or not consumers or any(c.op_type not in ("Quant", "BipolarQuant") for c in consumers):
             return model, False
-        start = next(i for i in chain[0].input if model.get_initializer(i) is None)  # the chain's data input
-        for c in consumers:
-            for i, name in enumerate(c.input):
-                if name == tensor:
-                    c.input[i] = start
-        for node in chain:
+        for node in chain:  # what read an op's output reads its data input (a reshape may sit in between)
+            data = next(i for i in node.input if model.get_initializer(i) is None)
+            for c in model.find_consumers(node.output[0]) or []:
+                c.input[list(c.input).index(node.output[0])] = data
             model.graph.node.remove(node)
         previous = host_ops_of(model)
         model.set_metadata_prop(METADATA_KEY, json.dumps(previous + ops))

@@ -46,6 +46,8 @@ def _pot_scalar(value) -> float | None:
 
 def quantizer_levels(model: ModelWrapper, node) -> tuple[np.ndarray, float] | None:
     """(integer levels, power-of-two scale) of a per-tensor BipolarQuant/Quant, None for anything else."""
+    if node.op_type not in ("BipolarQuant", "Quant"):
+        return None
     scale = _pot_scalar(model.get_initializer(node.input[1]))
     if scale is None:
         return None
@@ -247,14 +249,7 @@ class ExactBatchNormThresholds(Transformation):
             )
             if constants is None:
                 continue
-            values = (*constants, np.zeros_like(constants[0]), np.ones_like(constants[0]))
-            for index, value in zip(range(1, 5), values):
-                name = model.make_new_valueinfo_name()
-                model.set_initializer(name, value)
-                node.input[index] = name
-            for a in [a for a in node.attribute if a.name == "epsilon"]:
-                node.attribute.remove(a)
-            node.attribute.append(helper.make_attribute("epsilon", 0.0))
+            _set_constants(model, node, *constants)
             model.set_metadata_prop(METADATA_KEY, json.dumps([*done, node.name]))
             return model, True
         return model, False
@@ -262,4 +257,48 @@ class ExactBatchNormThresholds(Transformation):
 
 def exact_batchnorms(model: ModelWrapper) -> list[str]:
     text = model.get_metadata_prop(METADATA_KEY)
+    return json.loads(text) if text else []
+
+
+FLOAT32_METADATA_KEY = "fpgadl_float32_batchnorms"
+
+
+class TorchBatchNormConstants(Transformation):
+    """Every other BatchNormalization gets torch's own folded constants (gamma = alpha, beta = shift, mean 0,
+    var 1, eps 0; `torch_bn_terms`). The firmware then computes x * alpha + shift exactly (the audit gives
+    the constants exact types) where torch rounds that one FMA to float32: the same class as a float bias,
+    "exact except float32 rounding in torch". hls4ml's own folding (gamma / sqrt(var + eps) in another
+    order) would add constants torch never used. Listed in the metadata (`FLOAT32_METADATA_KEY`)."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        skip = set(exact_batchnorms(model)) | set(float32_batchnorms(model))
+        for node in model.graph.node:
+            if node.op_type != "BatchNormalization" or node.name in skip or len(node.input) < 5:
+                continue
+            params = [model.get_initializer(i) for i in node.input[1:5]]
+            if any(p is None for p in params):
+                continue
+            alpha, shift = torch_bn_terms(*params, _attrs(node).get("epsilon", 1e-5))
+            if not (np.all(np.isfinite(alpha)) and np.all(np.isfinite(shift))):
+                continue
+            _set_constants(model, node, alpha, shift)
+            model.set_metadata_prop(FLOAT32_METADATA_KEY, json.dumps([*float32_batchnorms(model), node.name]))
+            return model, True
+        return model, False
+
+
+def _set_constants(model: ModelWrapper, node, gamma: np.ndarray, beta: np.ndarray) -> None:
+    """The BN becomes gamma * x + beta exactly: mean 0, var 1, epsilon 0 (sqrt(1 + 0) == 1 everywhere)."""
+    values = (gamma.astype(np.float32), beta.astype(np.float32), np.zeros_like(gamma), np.ones_like(gamma))
+    for index, value in zip(range(1, 5), values):
+        name = model.make_new_valueinfo_name()
+        model.set_initializer(name, np.asarray(value, np.float32))
+        node.input[index] = name
+    for a in [a for a in node.attribute if a.name == "epsilon"]:
+        node.attribute.remove(a)
+    node.attribute.append(helper.make_attribute("epsilon", 0.0))
+
+
+def float32_batchnorms(model: ModelWrapper) -> list[str]:
+    text = model.get_metadata_prop(FLOAT32_METADATA_KEY)
     return json.loads(text) if text else []
