@@ -173,17 +173,19 @@ EXTRA_INPUT_FRAC_BITS = 8
 BIPOLAR_INPUT_PORT = "fixed<16,6,TRN,SAT>"
 
 
-# Ops that only move values: an elementwise quantizer after them quantizes the same values as at the port.
-LAYOUT_OPS = ("Transpose", "Reshape", "Flatten")
+# Ops an input quantizer commutes with, so the port may quantize before them: layout ops only move values;
+# Relu(Q(x)) == Q(Relu(x)) for a monotone quantizer with Q(0) == 0 (zero point 0: checked by the port's type).
+PORT_COMMUTING_OPS = ("Transpose", "Reshape", "Flatten", "Relu")
 
 
 def input_data_tensor(mw) -> str:
-    """The graph input, or the tensor after the layout ops it alone feeds (bnn_pynq's and FINN's models
-    flatten before the input quantizer; channels-last conversion adds a Transpose): where the quantizer sits."""
+    """The graph input, or the tensor after the port-commuting ops it alone feeds (bnn_pynq's and FINN's
+    models flatten before the input quantizer, FINN's QuantReLU exports a Relu before it; channels-last
+    conversion adds a Transpose): where the quantizer sits."""
     tensor = mw.graph.input[0].name
     while True:
         consumers = mw.find_consumers(tensor) or []
-        if len(consumers) != 1 or consumers[0].op_type not in LAYOUT_OPS:
+        if len(consumers) != 1 or consumers[0].op_type not in PORT_COMMUTING_OPS:
             return tensor
         tensor = consumers[0].output[0]
 

@@ -58,8 +58,6 @@ KNOWN = {
     ("class", "finn-qlinear-nobias"): HLS4ML_INDEX,
     ("class", "finn-qconv2d-depthwise"): HLS4ML_INDEX,
     ("class", "finn-qconv2d-pointwise"): HLS4ML_INDEX,
-    ("class", "mlp-bn"): "false alarm: equals torch on every row, the probe's 1,998/2,000 keeps it twin-only",
-    ("class", "cnn-bn"): "false alarm: equals torch on every row, the probe keeps it twin-only",
     ("class", "mlp-float-scales"): "an ApplyAlpha needing 65 bits is refused by the fast engine's int64 guard",
     ("class", "concat-cnn"): "concatenation after a channels-last Transpose: 188/250 rows, twin-only",
     ("class", "avgpool-on-quant-tensor"): AVGPOOL,
@@ -68,10 +66,7 @@ KNOWN = {
     ("class", "mobilenet-like"): AVGPOOL + " (the refusal names AveragePool before Trunc)",
     ("class", "finn-avgpool"): AVGPOOL + " (the refusal names AveragePool before Trunc)",
     ("class", "global-avgpool"): "GlobalAveragePool's division is not exact in the firmware: 4/250 rows",
-    ("class", "pre-2x-1-mlp"): "the 2x-1 pre-processing is not split to the host here: 171/250 rows",
-    ("class", "bipolar-784"): "a 784-fan-in bipolar layer: 182/250 rows equal torch, twin-only",
     ("class", "depthwise-conv"): "DepthwiseConv2D has no fast-engine kernel (refused)",
-    ("class", "finn-relu-pot"): "a single ReLU model: 195/250 rows, twin-only",
     ("class", "finn-qhardtanh"): "a model that is only a quantizer is refused (it would compute nothing)",
 }
 
