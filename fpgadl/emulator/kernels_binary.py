@@ -114,12 +114,16 @@ def binary_matmul(layer):
     worst = int(np.abs(b_acc).max(initial=0)) + n_in * (max_product << max(shift, 0))
     # no partial sum can leave accum_t: every assignment is the identity, one integer matrix product is exact
     never_overflows = shift >= 0 and worst <= min(accum_t.max_mantissa, -accum_t.min_mantissa) and worst < 2**53
-    w_float = w.astype(np.float64)
+    # float32 BLAS is exact while every |partial sum| of products stays below 2**24 (CNV's convs: always)
+    dtype = np.float32 if n_in * max_product < 2**24 else np.float64
+    w_float = w.astype(dtype)
+    w_pm = (2 * w_float - 1) if x_xnor and w_xnor else None
 
     def accumulate_exact(x: np.ndarray) -> np.ndarray:
-        xf = x.astype(np.float64)
+        xf = x.astype(dtype)
         if x_xnor and w_xnor:
-            s = xf @ w_float + (1 - xf) @ (1 - w_float)  # number of matches a == w
+            # matches of a == w: ((2a - 1) . (2w - 1) + n_in) / 2, one product instead of two
+            s = ((2 * xf - 1) @ w_pm + n_in) / 2
         elif w_xnor:
             s = xf @ w_float
         else:
