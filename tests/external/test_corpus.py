@@ -59,7 +59,6 @@ KNOWN = {
     ("class", "finn-qconv2d-depthwise"): HLS4ML_INDEX,
     ("class", "finn-qconv2d-pointwise"): HLS4ML_INDEX,
     ("class", "mlp-float-scales"): "an ApplyAlpha needing 65 bits is refused by the fast engine's int64 guard",
-    ("class", "concat-cnn"): "concatenation after a channels-last Transpose: 188/250 rows, twin-only",
     ("class", "avgpool-on-quant-tensor"): AVGPOOL,
     ("class", "avgpool-float"): AVGPOOL,
     ("class", "trunc-avgpool"): AVGPOOL + " (the refusal names AveragePool before Trunc)",
