@@ -101,17 +101,30 @@ def _data_levels(model: ModelWrapper, tensor: str) -> tuple[float, float, float]
     return float(levels.min() * scale), float(levels.max() * scale), scale
 
 
+def _bias_free(model: ModelWrapper, node) -> bool:
+    """No bias input (or a zero one), and for Gemm (torch's dynamo exporter) a plain A @ B."""
+    if node.op_type == "Gemm":
+        a = _attrs(node)
+        if a.get("transA", 0) or a.get("alpha", 1.0) != 1.0:
+            return False
+    if len(node.input) < 3 or not node.input[2]:
+        return len(node.input) >= 2
+    bias = model.get_initializer(node.input[2])
+    return bias is not None and not np.any(np.asarray(bias))
+
+
 def accumulator_grid(model: ModelWrapper, node) -> tuple[np.ndarray, np.ndarray, float] | None:
-    """Per output channel (lowest, highest) value of a bias-free MatMul/Conv of quantized operands, and the
-    grid every value lies on (data scale x weight scale). Zero is in the data range (padding)."""
-    if node is None or node.op_type not in ("MatMul", "Conv") or len(node.input) > 2:
+    """Per output channel (lowest, highest) value of a bias-free MatMul/Gemm/Conv of quantized operands, and
+    the grid every value lies on (data scale x weight scale). Zero is in the data range (padding)."""
+    if node is None or node.op_type not in ("MatMul", "Conv", "Gemm") or not _bias_free(model, node):
         return None
     weights, data = _quantized_constant(model, node.input[1]), _data_levels(model, node.input[0])
     if weights is None or data is None:
         return None
     (w, w_scale), (lo_x, hi_x, x_scale) = weights, data
     lo_x, hi_x = min(lo_x, 0.0), max(hi_x, 0.0)
-    w = w if node.op_type == "MatMul" else w.reshape(w.shape[0], -1).T  # (fan-in, channels)
+    if node.op_type == "Conv" or (node.op_type == "Gemm" and _attrs(node).get("transB", 0)):
+        w = w.reshape(w.shape[0], -1).T  # (fan-in, channels)
     lo = np.sum(np.minimum(w * lo_x, w * hi_x), axis=0)
     hi = np.sum(np.maximum(w * lo_x, w * hi_x), axis=0)
     return lo, hi, x_scale * w_scale
