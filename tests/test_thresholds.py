@@ -66,3 +66,17 @@ def test_torch_bn_terms_are_torch_values_not_a_separate_multiply_and_add():
     exact = (a.astype(np.float64) * alpha + shift).astype(np.float32)  # fma: one rounding (products exact)
     assert np.array_equal(exact, y)
     assert not np.array_equal(a * alpha + shift, y)  # two roundings differ somewhere: the test can tell
+
+
+def test_rewritten_constants_are_checked_against_torch_itself():
+    from fpgadl.hls.thresholds import exact_bn_constants, torch_agrees
+
+    bn = _bn(16, seed=3, negative=True)
+    params, levels = _params(bn), np.arange(-1, 2)
+    alpha, shift = torch_bn_terms(*params, bn.eps)
+    lo, hi = np.full(16, -150.0), np.full(16, 150.0)
+    constants = exact_bn_constants(alpha, shift, lo, hi, 1.0, levels, 1.0, False)
+    assert constants is not None and torch_agrees(params, bn.eps, constants, lo, hi, 1.0, levels, 1.0, False)
+    gamma, beta = (c.copy() for c in constants)
+    beta[5] += gamma[5]  # every threshold of channel 5 one accumulator step off
+    assert not torch_agrees(params, bn.eps, (gamma, beta), lo, hi, 1.0, levels, 1.0, False)

@@ -239,6 +239,33 @@ def exact_bn_constants(alpha, shift, lo, hi, grid: float, levels, scale: float, 
     return np.array(gammas, np.float32), np.array(betas, np.float32)
 
 
+TORCH_CHECK_ELEMENTS = 1 << 22  # accumulator values x channels run through torch's own BatchNorm
+
+
+def torch_agrees(params, eps: float, constants, lo, hi, grid: float, levels, scale: float, bipolar: bool) -> bool:
+    """torch's BatchNorm on this machine, then the quantizer, gives the rewritten BN's level at every reachable
+    accumulator value: guards `torch_bn_terms` (measured with FMA) against a torch built or run without it."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency; without it the emulation stands
+        return True
+    k_lo, k_hi = int(np.floor(np.min(lo) / grid)), int(np.ceil(np.max(hi) / grid))
+    channels = len(constants[0])
+    if (k_hi - k_lo + 1) * channels > TORCH_CHECK_ELEMENTS:
+        return True
+    a = np.repeat((np.arange(k_lo, k_hi + 1, dtype=np.float64) * grid).astype(np.float32)[:, None], channels, 1)
+    gamma, beta, mean, var = (torch.from_numpy(np.asarray(p, np.float32)) for p in params)
+    with torch.no_grad():
+        y = torch.nn.functional.batch_norm(torch.from_numpy(a), mean, var, gamma, beta, False, 0.0, eps).numpy()
+    rewritten = a * constants[0] + constants[1]
+
+    def level(v):
+        return (v >= 0).astype(int) if bipolar else np.clip(np.round(v / np.float32(scale)), levels[0], levels[-1])
+
+    reachable = (a >= np.asarray(lo, np.float32)) & (a <= np.asarray(hi, np.float32))
+    return bool(np.all((level(y) == level(rewritten)) | ~reachable))
+
+
 class ExactBatchNormThresholds(Transformation):
     """Rewrite each BatchNormalization that sits between a quantized MatMul/Conv and a 2- or 3-level quantizer
     into one whose output lands on torch's quantizer level for every reachable accumulator (module docstring).
@@ -257,10 +284,10 @@ class ExactBatchNormThresholds(Transformation):
                 continue
             (levels, scale), (lo, hi, step) = found, grid
             alpha, shift = torch_bn_terms(*params, _attrs(node).get("epsilon", 1e-5))
-            constants = exact_bn_constants(
-                alpha, shift, lo, hi, step, levels, scale, consumers[0].op_type == "BipolarQuant"
-            )
-            if constants is None:
+            bipolar = consumers[0].op_type == "BipolarQuant"
+            constants = exact_bn_constants(alpha, shift, lo, hi, step, levels, scale, bipolar)
+            eps = _attrs(node).get("epsilon", 1e-5)
+            if constants is None or not torch_agrees(params, eps, constants, lo, hi, step, levels, scale, bipolar):
                 continue
             _set_constants(model, node, *constants)
             model.set_metadata_prop(METADATA_KEY, json.dumps([*done, node.name]))
