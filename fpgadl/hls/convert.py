@@ -82,7 +82,7 @@ def clean(model: onnx.ModelProto, source: str):
     from qonnx.transformation.gemm_to_matmul import GemmToMatMul
     from qonnx.util.cleanup import cleanup_model
 
-    from fpgadl.hls.hostops import SplitHostOps, SplitHostPostOps
+    from fpgadl.hls.hostops import FoldConstantPowLikeTorch, SplitHostOps, SplitHostPostOps
     from fpgadl.hls.rewrites import GemmZeroBias, MaxPool1dAs2d, RemoveInverseTransposes, ResizeToChannelsLast
     from fpgadl.hls.thresholds import ExactBatchNormThresholds, TorchBatchNormConstants
 
@@ -96,7 +96,7 @@ def clean(model: onnx.ModelProto, source: str):
         dims[0].dim_value = 1
     try:
         with quiet():
-            mw = ModelWrapper(model)
+            mw = ModelWrapper(model).transform(FoldConstantPowLikeTorch())
             mw = cleanup_model(mw)
             mw = mw.transform(SplitHostOps())  # before channels-last: the ops keep the ONNX layout
             mw = mw.transform(SplitHostPostOps())

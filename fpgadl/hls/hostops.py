@@ -151,3 +151,30 @@ def invert_host_ops(y: np.ndarray, ops: list[dict] | None) -> np.ndarray:
         else:
             y = c / y if first else y * c
     return y.astype(np.float32)
+
+
+class FoldConstantPowLikeTorch(Transformation):
+    """Constant Pow/Sqrt nodes (TensorNorm's `(running_var + eps).pow(0.5)`, which the TorchScript exporter
+    leaves unfolded) folded by torch itself, before qonnx's clean-up folds them with numpy: torch's float32
+    sqrt/pow of a one-element tensor is not numpy's (measured: 3.3848307 vs 3.3848305 for 11.457078), and the
+    host then divides by the value torch divides by."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        import torch
+
+        for node in model.graph.node:
+            if node.op_type not in ("Pow", "Sqrt"):
+                continue
+            values = [model.get_initializer(i) for i in node.input]
+            if any(v is None or np.asarray(v).dtype != np.float32 for v in values):
+                continue
+            base = torch.from_numpy(np.array(values[0], dtype=np.float32))
+            exponent = values[1] if node.op_type == "Pow" else None
+            if exponent is not None and np.asarray(exponent).size != 1:
+                continue  # torch's `.pow(0.5)` takes a Python scalar (its sqrt path); a tensor exponent is not it
+            with torch.no_grad():
+                out = torch.sqrt(base) if exponent is None else torch.pow(base, float(np.asarray(exponent).ravel()[0]))
+            model.set_initializer(node.output[0], out.numpy().astype(np.float32))
+            model.graph.node.remove(node)
+            return model, True
+        return model, False
