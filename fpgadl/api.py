@@ -128,13 +128,16 @@ def hls(
     if cosim and not synth:
         raise UsageError("--cosim needs --synth (co-simulation runs the synthesized RTL)")
     meta = convert(model, out, opts, warn=warn)
-    meta = _probe(out, meta, sample, strict, warn)
     from fpgadl.flow.report_html import write_project_html
+    from fpgadl.hls.engines import FastEngine
     from fpgadl.hls.testbench import generated_inputs, write_tb_data
 
+    # one twin for the probe, the test bench data and the report: each hls4ml conversion costs seconds
+    engine = FastEngine(out) if meta.frontend == "onnx" else None
+    meta = _probe(out, meta, sample, strict, warn, engine)
     x = generated_inputs(meta)
-    write_tb_data(out, x)  # the vendor test bench checks against the twin
-    write_project_html(out, x)
+    write_tb_data(out, x, engine)  # the vendor test bench checks against the twin
+    write_project_html(out, x, engine)
     if synth:
         synthesize(out, cosim=cosim)
     return meta
@@ -147,14 +150,14 @@ def verdict_line(meta) -> str:
     return summary_line(meta)
 
 
-def _probe(out: Path, meta, sample: np.ndarray | None, strict: bool, warn: Callable[[str], None]):
+def _probe(out: Path, meta, sample: np.ndarray | None, strict: bool, warn: Callable[[str], None], engine=None):
     """Measure exactness against the QONNX reference (fpgadl.hls.probe); --strict fails on a mismatch."""
     from fpgadl.core.errors import CheckFailed
     from fpgadl.hls.probe import record_probe, summary_line
 
     if meta.frontend != "onnx":
         return meta
-    meta = record_probe(out, sample)
+    meta = record_probe(out, sample, engine)
     p = meta.probe
     if p["identical_rows"] != p["rows"]:
         warn(f"warning: the firmware differs from the QONNX reference: {summary_line(meta)}")

@@ -49,6 +49,41 @@ def binary_tanh(layer):
 
 def binary_dense(layer):
     """Dense with binary data and/or weights (products both_binary, weight_binary, data_binary)."""
+    matmul, n_in = binary_matmul(layer)
+    out_shape = tuple(layer.get_output_variable().shape)
+
+    def kernel(x: np.ndarray) -> np.ndarray:
+        return matmul(x.reshape(-1, n_in)).reshape((x.shape[0], *out_shape))
+
+    return kernel
+
+
+def binary_conv(layer):
+    """Conv1D/Conv2D with binary data and/or weights: conv_{1,2}d_latency_cl runs the dense arithmetic
+    (same products, accum_t and final cast, n_in = the patch size) on every im2col patch; padding
+    is data_T 0 (which an ap_uint<1> reads as -1, as the firmware does)."""
+    from fpgadl.emulator.kernels_dense import conv_patches
+
+    idx, in_shape = conv_patches(layer)
+    matmul, n_in = binary_matmul(layer)
+    require(layer, idx.shape[1] == n_in, "weight shape does not match the patch size")
+    in_size, (n_pix, patch) = int(np.prod(in_shape)), idx.shape
+    gather = np.where(idx < 0, in_size, idx).ravel()
+    out_shape = tuple(layer.get_output_variable().shape)
+
+    def kernel(x: np.ndarray) -> np.ndarray:
+        n = x.shape[0]
+        flat = np.zeros((n, in_size + 1), dtype=np.int64)  # the last column: zero padding
+        flat[:, :in_size] = x.reshape(n, in_size)
+        cols = np.take(flat, gather, axis=1).reshape(n * n_pix, patch)
+        return matmul(cols).reshape((n, *out_shape))
+
+    return kernel
+
+
+def binary_matmul(layer):
+    """(f, n_in): f maps (rows, n_in) data mantissas to (rows, n_out) result mantissas as dense_latency's
+    binary products, accumulation and cast compute them."""
     x_xnor = is_xnor(layer.get_input_variable().type.precision)
     w_xnor = is_xnor(layer.types["weight_t"].precision)
     (x_t,) = input_types(layer)
@@ -67,7 +102,6 @@ def binary_dense(layer):
         prod_frac, w = x_t.frac, np.where(w == 0, -1, 1)
     else:
         prod_frac = w_t.frac
-    out_shape = tuple(layer.get_output_variable().shape)
     count_t = FixedType(math.ceil(math.log2(n_in)) + 2, math.ceil(math.log2(n_in)) + 2)  # ap_int<ceillog2(n)+2>
 
     max_product = 1  # both binary: a match counts 1
@@ -79,12 +113,16 @@ def binary_dense(layer):
     worst = int(np.abs(b_acc).max(initial=0)) + n_in * (max_product << max(shift, 0))
     # no partial sum can leave accum_t: every assignment is the identity, one integer matrix product is exact
     never_overflows = shift >= 0 and worst <= min(accum_t.max_mantissa, -accum_t.min_mantissa) and worst < 2**53
-    w_float = w.astype(np.float64)
+    # float32 BLAS is exact while every |partial sum| of products stays below 2**24 (CNV's convs: always)
+    dtype = np.float32 if n_in * max_product < 2**24 else np.float64
+    w_float = w.astype(dtype)
+    w_pm = (2 * w_float - 1) if x_xnor and w_xnor else None
 
     def accumulate_exact(x: np.ndarray) -> np.ndarray:
-        xf = x.astype(np.float64)
+        xf = x.astype(dtype)
         if x_xnor and w_xnor:
-            s = xf @ w_float + (1 - xf) @ (1 - w_float)  # number of matches a == w
+            # matches of a == w: ((2a - 1) . (2w - 1) + n_in) / 2, one product instead of two
+            s = ((2 * xf - 1) @ w_pm + n_in) / 2
         elif w_xnor:
             s = xf @ w_float
         else:
@@ -105,17 +143,14 @@ def binary_dense(layer):
             acc = cast(acc + cast(prods[:, i, :].astype(np.int64), prod_frac, accum_t), accum_t.frac, accum_t)
         return acc
 
-    def kernel(x: np.ndarray) -> np.ndarray:
-        n = x.shape[0]
-        acc = accumulate(x.reshape(-1, n_in))
+    def matmul(x: np.ndarray) -> np.ndarray:
+        acc = accumulate(x)
         if x_xnor and w_xnor:
             twice = cast(acc * 2 - (n_in << accum_t.frac), accum_t.frac, count_t)
-            y = convert(twice, count_t, res_t)
-        else:
-            y = convert(acc, accum_t, res_t)
-        return y.reshape((n, *out_shape))
+            return convert(twice, count_t, res_t)
+        return convert(acc, accum_t, res_t)
 
-    return kernel
+    return matmul, n_in
 
 
 @register("BatchNormalizationQuantizedTanh")

@@ -445,7 +445,7 @@ def conv_patches(layer) -> tuple[np.ndarray, tuple[int, ...]]:
 
 @register(*CONV_DIMS)
 def conv(layer):
-    return _conv_builder(layer, layer_arith(layer))
+    return _binary_conv(layer) or _conv_builder(layer, layer_arith(layer))
 
 
 def _conv_builder(layer, arith: DenseArithmetic):
@@ -527,3 +527,13 @@ def depthwise_arith(layer, n_chan: int) -> DenseArithmetic:
 def depthwise_conv(layer):
     _, in_shape = conv_patches(layer)
     return _conv_builder(layer, depthwise_arith(layer, in_shape[-1]))
+
+
+def _binary_conv(layer):
+    """The XNOR kernel for a convolution with binary (ap_uint<1>) data or weights, else None."""
+    from fpgadl.emulator.kernels_binary import binary_conv, is_xnor
+
+    weight_t = layer.types.get("weight_t")
+    if is_xnor(layer.get_input_variable().type.precision) or (weight_t is not None and is_xnor(weight_t.precision)):
+        return binary_conv(layer)
+    return None

@@ -87,14 +87,14 @@ def identity_plot(rep: dict) -> str:
     return _plot("Bit-identical outputs between stages", _figure_svg(fig))
 
 
-def precision_profile(hls_dir: Path, x: np.ndarray) -> str:
+def precision_profile(hls_dir: Path, x: np.ndarray, engine=None) -> str:
     """Per layer: |value| ranges of weights and outputs (boxes) against the type's range (line from the
     resolution 2^-frac to the largest magnitude), on a log2 axis."""
     from fpgadl.emulator.fixed import FixedType
     from fpgadl.hls.engines import FastEngine, check_input
 
     plt = _pyplot()
-    eng = FastEngine(hls_dir)
+    eng = engine or FastEngine(hls_dir)
     _, traced = eng.trace(check_input(x[:PROFILE_SAMPLES], eng.meta))
     rows = []  # (label, values, type)
     for layer in eng.hls_model.get_layers():
@@ -204,8 +204,9 @@ def write_run_html(rep: dict, run_dir: Path) -> None:
     write_text(Path(run_dir) / "report.html", render_run_html(rep, Path(run_dir)))
 
 
-def write_project_html(hls_dir: Path, x: np.ndarray) -> None:
-    """report.html of an `fpgadl hls` project: precision profile and resources (no stages to compare)."""
+def write_project_html(hls_dir: Path, x: np.ndarray, engine=None) -> None:
+    """report.html of an `fpgadl hls` project: precision profile and resources (no stages to compare).
+    `engine`: the project's fast engine, if already open (its hls4ml model is reused)."""
     from fpgadl.core.boards import Board
     from fpgadl.estimate import EstimateError
     from fpgadl.estimate import estimate as estimate_fn
@@ -215,7 +216,8 @@ def write_project_html(hls_dir: Path, x: np.ndarray) -> None:
     meta = ProjectMeta.load(hls_dir)
     board = Board.model_validate(meta.board_spec)
     try:
-        est = estimate_fn(load_project(hls_dir)[0], board, clock_period_ns=meta.clock_period_ns).to_dict()
+        hls_model = engine.hls_model if engine is not None else load_project(hls_dir)[0]
+        est = estimate_fn(hls_model, board, clock_period_ns=meta.clock_period_ns).to_dict()
     except EstimateError as e:  # a layer with no estimator rule: the page names it instead of a plot
         est = {"error": str(e)}
     summary = (
@@ -223,6 +225,6 @@ def write_project_html(hls_dir: Path, x: np.ndarray) -> None:
         f"{meta.clock_period_ns} ns); input port <code>{html.escape(str(meta.input_type))}</code>; "
         f"bit-exact against the QONNX model: <b>{meta.exact}</b></p>"
     )
-    sections = precision_profile(hls_dir, x) + resource_plot(est, meta.board_spec)
+    sections = precision_profile(hls_dir, x, engine) + resource_plot(est, meta.board_spec)
     page = PAGE.format(title=f"fpgadl project: {html.escape(hls_dir.name)}", summary=summary, sections=sections)
     write_text(hls_dir / "report.html", page)

@@ -22,7 +22,7 @@ from fpgadl.core.artifacts import atomic_dir, write_json
 from fpgadl.core.errors import UsageError
 from fpgadl.core.options import HlsOptions
 from fpgadl.hls.audit import apply_static_verdict, audit_conversion
-from fpgadl.hls.hostops import describe, host_ops_of
+from fpgadl.hls.hostops import POST_METADATA_KEY, describe, host_ops_of
 from fpgadl.hls.preflight import preflight
 from fpgadl.hls.project import (
     CLEAN_MODEL,
@@ -33,6 +33,7 @@ from fpgadl.hls.project import (
     quiet,
 )
 from fpgadl.hls.rewrites import CHANNEL_SCALES_KEY
+from fpgadl.hls.thresholds import exact_batchnorms, float32_batchnorms
 
 SKIPPED_OPS = ("Dropout", "Identity")
 # Activations the firmware computes from lookup tables: never equal to torch's exact functions.
@@ -83,7 +84,7 @@ def clean(model: onnx.ModelProto, source: str):
     from qonnx.transformation.gemm_to_matmul import GemmToMatMul
     from qonnx.util.cleanup import cleanup_model
 
-    from fpgadl.hls.hostops import SplitHostOps
+    from fpgadl.hls.hostops import FoldConstantPowLikeTorch, SplitHostOps, SplitHostPostOps
     from fpgadl.hls.rewrites import (
         AvgPoolAsDepthwiseConv,
         FactorChannelScales,
@@ -94,6 +95,7 @@ def clean(model: onnx.ModelProto, source: str):
         ResizeToChannelsLast,
         SinkTransposes,
     )
+    from fpgadl.hls.thresholds import ExactBatchNormThresholds, TorchBatchNormConstants
 
     model = _strip_initializer_inputs(model)
     ports = [i for i in model.graph.input]
@@ -111,10 +113,13 @@ def clean(model: onnx.ModelProto, source: str):
                 out.type.tensor_type.shape.dim[0].dim_value = 1
     try:
         with quiet():
-            mw = ModelWrapper(model)
+            mw = ModelWrapper(model).transform(FoldConstantPowLikeTorch())
             mw = cleanup_model(mw)
             mw = mw.transform(SplitHostOps())  # before channels-last: the ops keep the ONNX layout
+            mw = mw.transform(SplitHostPostOps())
             mw = mw.transform(ReduceMeanAsGlobalAveragePool()).transform(AvgPoolAsDepthwiseConv())
+            mw = mw.transform(ExactBatchNormThresholds())
+            mw = mw.transform(TorchBatchNormConstants())
             mw = mw.transform(ConvertToChannelsLastAndClean(make_input_channels_last=True))
             mw = mw.transform(ResizeToChannelsLast())
             mw = mw.transform(SinkTransposes())
@@ -192,13 +197,30 @@ EXTRA_INPUT_FRAC_BITS = 8
 BIPOLAR_INPUT_PORT = "fixed<16,6,TRN,SAT>"
 
 
+# Ops an input quantizer commutes with, so the port may quantize before them: layout ops only move values;
+# Relu(Q(x)) == Q(Relu(x)) for a monotone quantizer with Q(0) == 0 (zero point 0: checked by the port's type).
+PORT_COMMUTING_OPS = ("Transpose", "Reshape", "Flatten", "Relu")
+
+
+def input_data_tensor(mw) -> str:
+    """The graph input, or the tensor after the port-commuting ops it alone feeds (bnn_pynq's and FINN's
+    models flatten before the input quantizer, FINN's QuantReLU exports a Relu before it; channels-last
+    conversion adds a Transpose): where the quantizer sits."""
+    tensor = mw.graph.input[0].name
+    while True:
+        consumers = mw.find_consumers(tensor) or []
+        if len(consumers) != 1 or consumers[0].op_type not in PORT_COMMUTING_OPS:
+            return tensor
+        tensor = consumers[0].output[0]
+
+
 def input_port_type(mw, quants: list[QuantInfo]) -> tuple[str | None, bool]:
     """The ap type of the FPGA's input port, and whether it reproduces the input quantizer exactly.
 
     With a power-of-two scale the port is the quantizer itself (same width, rounding and clamping). With
     another scale no ap type equals it; the port then covers the quantizer's range with extra fractional
     bits and saturates, so out-of-range inputs clamp instead of wrapping."""
-    inp = mw.graph.input[0].name
+    inp = input_data_tensor(mw)
     if any(n.op_type == "BipolarQuant" for n in mw.find_consumers(inp) or []):
         return BIPOLAR_INPUT_PORT, True
     first = [n for n in mw.find_consumers(inp) or [] if n.op_type == "Quant"]
@@ -368,7 +390,15 @@ def convert(onnx_path: Path, hls_dir: Path, opts: HlsOptions, warn=print) -> Pro
     lut = [n.name or n.op_type for n in mw.graph.node if n.op_type in LUT_OPS]
     if lut:
         warn("note: lookup-table activations deviate from torch by the table's resolution; layers: " + ", ".join(lut))
-    affine = [n.name or n.op_type for n in mw.graph.node if n.op_type in FLOAT_AFFINE_OPS]
+    thresholds = exact_batchnorms(mw)
+    if thresholds:
+        warn(
+            "note: BatchNormalization before a 2- or 3-level quantizer becomes exact thresholds (torch's float32 "
+            "arithmetic reproduced); layers: " + ", ".join(thresholds)
+        )
+    float32_bn = float32_batchnorms(mw)
+    folded = set(thresholds) | set(float32_bn)
+    affine = [n.name or n.op_type for n in mw.graph.node if n.op_type in FLOAT_AFFINE_OPS and n.name not in folded]
     if affine:
         warn(
             "note: float BatchNormalization constants are rounded to ap_fixed (fold BN into the conv for "
@@ -379,6 +409,9 @@ def convert(onnx_path: Path, hls_dir: Path, opts: HlsOptions, warn=print) -> Pro
     host_ops = host_ops_of(mw)
     if host_ops:
         warn(f"note: pre-processing before the input quantizer runs on the host in float32: {describe(host_ops)}")
+    host_post_ops = host_ops_of(mw, POST_METADATA_KEY)
+    if host_post_ops:
+        warn(f"note: post-processing after the last layer runs on the host in float32: {describe(host_post_ops)}")
     if input_type is None:
         warn("warning: the model has no input quantizer; inputs are cast to hls4ml's default type ap_fixed<16,6>")
 
@@ -396,8 +429,10 @@ def convert(onnx_path: Path, hls_dir: Path, opts: HlsOptions, warn=print) -> Pro
         inexact_layers=inexact + lut + affine,
         quant_nodes=[asdict(q) for q in quants],
         host_ops=host_ops or None,
+        host_post_ops=host_post_ops or None,
     )
     apply_static_verdict(meta, mw, warn)
+    _float32_batchnorm_verdict(meta, float32_bn, warn)
     if inexact or affine:
         with quiet():
             draft = hls_model_from(mw, asdict(meta), Path("fpgadl-scale-draft"))
@@ -445,6 +480,25 @@ def convert(onnx_path: Path, hls_dir: Path, opts: HlsOptions, warn=print) -> Pro
 
     write_project(hls_dir, meta, build)
     return meta
+
+
+def _float32_batchnorm_verdict(meta: ProjectMeta, layers: list[str], warn) -> None:
+    """BatchNorms computed with torch's own constants (fpgadl.hls.thresholds.TorchBatchNormConstants) are
+    exact but for torch's float32 rounding of x * alpha + shift, like a float bias."""
+    if not layers:
+        return
+    meta.inexact_layers = list(dict.fromkeys([*meta.inexact_layers, *layers]))
+    if meta.exact or meta.verdict == "exact-except-float32":
+        warn(
+            "note: BatchNormalization uses torch's own folded float32 constants, held exactly; torch rounds each "
+            "normalised value to float32: exact except float32 rounding in torch; layers: " + ", ".join(layers)
+        )
+        if meta.verdict == "exact-except-float32":  # float biases too
+            meta.verdict_reason = f"{meta.verdict_reason}, {', '.join(layers)}"
+        else:
+            meta.verdict = "exact-except-float32"
+            meta.verdict_reason = "float32 rounding in torch: " + ", ".join(layers)
+    meta.exact = meta.static_exact = False
 
 
 def target_board(opts: HlsOptions):

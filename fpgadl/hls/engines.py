@@ -62,7 +62,8 @@ def from_firmware_layout(y: np.ndarray, meta: ProjectMeta) -> np.ndarray:
     y = np.asarray(y).reshape(len(y), *meta.output_shape_hls)
     if meta.output_transpose:
         y = y.transpose(meta.output_transpose)
-    return np.ascontiguousarray(y).reshape(len(y), *meta.output_shape_onnx).astype(np.float32, copy=False)
+    y = np.ascontiguousarray(y).reshape(len(y), *meta.output_shape_onnx).astype(np.float32, copy=False)
+    return apply_host_ops(y, meta.host_post_ops)  # post-processing the model does in float after its last layer
 
 
 class Engine:

@@ -39,8 +39,10 @@ class SplitHostOps(Transformation):
         ops, chain, tensor = [], [], inp
         while True:
             consumers = model.find_consumers(tensor) or []
-            if len(consumers) == 1 and consumers[0].op_type in ("Reshape", "Flatten") and not ops:
-                # bnn_pynq flattens before `2x - 1`: scalar ops commute with the reshape, which stays in the graph
+            scalars = all(np.asarray(op["value"]).size == 1 for op in ops)
+            if len(consumers) == 1 and consumers[0].op_type in ("Reshape", "Flatten") and scalars:
+                # bnn_pynq flattens before `2x - 1` (a user's model may flatten after it): scalar ops commute
+                # with the reshape, which stays in the graph
                 tensor, shape = consumers[0].output[0], model.get_tensor_shape(consumers[0].output[0])
                 continue
             if len(consumers) != 1 or consumers[0].op_type not in HOST_OPS:
@@ -60,21 +62,55 @@ class SplitHostOps(Transformation):
         consumers = model.find_consumers(tensor) or []
         if not chain or not consumers or any(c.op_type not in ("Quant", "BipolarQuant") for c in consumers):
             return model, False
-        start = next(i for i in chain[0].input if model.get_initializer(i) is None)  # the chain's data input
-        for c in consumers:
-            for i, name in enumerate(c.input):
-                if name == tensor:
-                    c.input[i] = start
-        for node in chain:
+        for node in chain:  # what read an op's output reads its data input (a reshape may sit in between)
+            data = next(i for i in node.input if model.get_initializer(i) is None)
+            for c in model.find_consumers(node.output[0]) or []:
+                c.input[list(c.input).index(node.output[0])] = data
             model.graph.node.remove(node)
         previous = host_ops_of(model)
         model.set_metadata_prop(METADATA_KEY, json.dumps(previous + ops))
         return model, False
 
 
-def host_ops_of(model: ModelWrapper) -> list[dict]:
-    text = model.get_metadata_prop(METADATA_KEY)
+def host_ops_of(model: ModelWrapper, key: str = METADATA_KEY) -> list[dict]:
+    text = model.get_metadata_prop(key)
     return json.loads(text) if text else []
+
+
+POST_METADATA_KEY = "fpgadl_host_post_ops"
+
+
+class SplitHostPostOps(Transformation):
+    """Remove the chain of elementwise constant ops that ends at the graph output (bnn_pynq's final
+    TensorNorm: Sub, Div, Mul, Add). hls4ml would fold the chain into one rounded scale and bias; on the
+    host it runs in float32 in the graph's order, which is what torch computes, on the exact accumulator the
+    firmware outputs. A lone Add is a float bias and stays (fpgadl.hls.audit's float32 rule covers it)."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        out = model.graph.output[0]
+        shape = model.get_tensor_shape(out.name)
+        ops, chain, tensor = [], [], out.name
+        while True:
+            node = model.find_producer(tensor)
+            if node is None or node.op_type not in HOST_OPS or len(model.find_consumers(tensor) or []) > 1:
+                break
+            data = next((i for i in node.input if model.get_initializer(i) is None), None)
+            value, const_first = _constant_operand(model, node, data) if data else (None, False)
+            if value is None or model.get_tensor_shape(data) != shape or model.find_producer(data) is None:
+                break
+            ops.insert(
+                0, {"op": node.op_type, "value": value.tolist(), "shape": list(value.shape), "const_first": const_first}
+            )
+            chain.append(node)
+            tensor = data
+        if not chain or (len(ops) == 1 and ops[0]["op"] == "Add"):
+            return model, False
+        for node in chain:
+            model.graph.node.remove(node)
+        producer = model.find_producer(tensor)
+        producer.output[list(producer.output).index(tensor)] = out.name
+        model.set_metadata_prop(POST_METADATA_KEY, json.dumps(ops))
+        return model, False
 
 
 def describe(ops: list[dict]) -> str:
@@ -115,3 +151,30 @@ def invert_host_ops(y: np.ndarray, ops: list[dict] | None) -> np.ndarray:
         else:
             y = c / y if first else y * c
     return y.astype(np.float32)
+
+
+class FoldConstantPowLikeTorch(Transformation):
+    """Constant Pow/Sqrt nodes (TensorNorm's `(running_var + eps).pow(0.5)`, which the TorchScript exporter
+    leaves unfolded) folded by torch itself, before qonnx's clean-up folds them with numpy: torch's float32
+    sqrt/pow of a one-element tensor is not numpy's (measured: 3.3848307 vs 3.3848305 for 11.457078), and the
+    host then divides by the value torch divides by."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        import torch
+
+        for node in model.graph.node:
+            if node.op_type not in ("Pow", "Sqrt"):
+                continue
+            values = [model.get_initializer(i) for i in node.input]
+            if any(v is None or np.asarray(v).dtype != np.float32 for v in values):
+                continue
+            base = torch.from_numpy(np.array(values[0], dtype=np.float32))
+            exponent = values[1] if node.op_type == "Pow" else None
+            if exponent is not None and np.asarray(exponent).size != 1:
+                continue  # torch's `.pow(0.5)` takes a Python scalar (its sqrt path); a tensor exponent is not it
+            with torch.no_grad():
+                out = torch.sqrt(base) if exponent is None else torch.pow(base, float(np.asarray(exponent).ravel()[0]))
+            model.set_initializer(node.output[0], out.numpy().astype(np.float32))
+            model.graph.node.remove(node)
+            return model, True
+        return model, False

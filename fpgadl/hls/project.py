@@ -54,6 +54,8 @@ class ProjectMeta:
     input_prequant: dict | None = None  # quantizer the host applies before a port that cannot round
     # elementwise float ops before the input quantizer, run on the host (fpgadl.hls.hostops)
     host_ops: list[dict] | None = None
+    # elementwise float ops after the last layer (bnn_pynq's TensorNorm), run on the host
+    host_post_ops: list[dict] | None = None
     static_exact: bool | None = None  # what the ops and types allow, before the probe measured it
     probe: dict | None = None  # fpgadl.hls.probe: QONNX reference vs fast engine on generated inputs
     audit: list[dict] | None = None  # fpgadl.hls.audit: types widened so nothing can overflow
@@ -166,6 +168,56 @@ def _keeping_constants(transform):
     return wrapped
 
 
+def patch_hls4ml_binary_dense() -> None:
+    """hls4ml 1.3's `quantize_dense_output` (written for QKeras) re-quantizes a Dense after a fused BN+sign
+    layer with `x >= 0 -> 1, else 0`; in the QONNX flow the weights are already stored as 1/0 (XNOR), so every
+    weight became 1 (bnn_pynq TFC: csim and the twin agreed, and differed from torch on every row), and a
+    non-zero bias was replaced by zeros. Weights already XNOR are kept; a layer with a bias is left alone."""
+    from hls4ml.backends.vivado.passes import bn_quant
+    from hls4ml.model.types import XnorPrecisionType
+
+    cls = bn_quant.QuantizeDenseOutput
+    if getattr(cls.transform, "_keeps_xnor", False):
+        return
+    original = cls.transform
+
+    def transform(self, model, node):
+        weight, bias = node.weights["weight"], node.weights.get("bias")
+        if bias is not None and np.any(np.asarray(bias.data) != 0):
+            return False
+        already = isinstance(weight.type.precision, XnorPrecisionType)
+        data = np.array(weight.data, copy=True)
+        changed = original(self, model, node)
+        if already:
+            weight.data = data
+        return changed
+
+    transform._keeps_xnor = True
+    cls.transform = transform
+    _patch_bn_fuse_match()
+
+
+def _patch_bn_fuse_match() -> None:
+    """hls4ml 1.3's `fuse_batch_norm` reads `data_unquantized`, which weights made from a QONNX Quant lack
+    (AttributeError on bnn_pynq's TFC-2W2A once its input port is the quantizer's type): such a Dense keeps
+    its BatchNorm, as hls4ml does for quantized weights it can read."""
+    from hls4ml.model.optimizer.passes import bn_fuse
+
+    cls = bn_fuse.FuseBatchNormalization
+    if getattr(cls.match, "_tolerant", False):
+        return
+    original = cls.match
+
+    def match(self, node):
+        try:
+            return original(self, node)
+        except AttributeError:
+            return False
+
+    match._tolerant = True
+    cls.match = match
+
+
 def hls_model_from(mw, meta_like: dict, output_dir: Path):
     """Run hls4ml's conversion (front end + optimizer passes); nothing is compiled."""
     import hls4ml
@@ -173,6 +225,7 @@ def hls_model_from(mw, meta_like: dict, output_dir: Path):
     patch_hls4ml_da()
     patch_hls4ml_depthwise_fusion()
     patch_hls4ml_resize()
+    patch_hls4ml_binary_dense()
     with quiet():
         return hls4ml.converters.convert_from_onnx_model(
             mw,

@@ -37,13 +37,13 @@ def dat_lines(a: np.ndarray) -> str:
     return "".join(" ".join(f"{v:.9g}" for v in row) + " \n" for row in a.tolist())
 
 
-def write_tb_data(hls_dir: Path, x: np.ndarray) -> int:
+def write_tb_data(hls_dir: Path, x: np.ndarray, engine=None) -> int:
     """Write tb_data/ for float inputs x (ONNX layout, already checked) from the fast engine and hook the
     bit-exact check into the project's test bench; returns the number of samples (0: bench not hooked)."""
     from fpgadl.hls.engines import FastEngine, to_firmware_layout
 
     hls_dir = Path(hls_dir)
-    eng = FastEngine(hls_dir)
+    eng = engine or FastEngine(hls_dir)
     x = np.asarray(x, dtype=np.float32)
     y = eng._run(to_firmware_layout(x, eng.meta))  # firmware layout, exactly what the output port holds
     write_text(hls_dir / TB_DIR / TB_INPUT, dat_lines(to_firmware_layout(x, eng.meta)))

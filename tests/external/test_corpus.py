@@ -40,25 +40,12 @@ ACCEPTED = {
 }
 
 
-# What still fails at the end of session 2 (issue 9 stays open for each; docs/byom.md has the rows). Every
+# What still fails at the end of session 3 (issue 9 stays open for it; docs/byom.md has the rows). Every
 # entry is a strict xfail: a fix that makes one pass fails the suite until it is taken off this list. None
 # of them is "claims exact but differs": that test has no entry here.
-TFC = "bnn_pynq TFC: BatchNorm/TensorNorm before the sign quantizer is not folded to a threshold; twin-only"
 KNOWN = {
     ("class", "pre-mean-std-cnn"): "per-channel mean/std is not split to the host (it would be 247/250 rows: torch's "
     "float32 conv sums flip the next quantizer); in the firmware: twin-only",
-    ("class", "bnn_pynq-tfc-1w1a"): TFC,
-    ("class", "bnn_pynq-tfc-1w2a"): TFC,
-    ("class", "bnn_pynq-tfc-2w2a"): TFC,
-    ("class", "bnn_pynq-cnv-1w1a-div8"): "binary Conv2D (nnet::product::weight_binary) has no fast-engine kernel",
-    ("class", "mlp-bn"): "false alarm: equals torch on every row, the probe's 1,998/2,000 keeps it twin-only",
-    ("class", "cnn-bn"): "false alarm: equals torch on every row, the probe keeps it twin-only",
-    ("class", "pre-2x-1-mlp"): "the 2x-1 pre-processing is not split to the host here: 171/250 rows",
-    ("class", "bipolar-784"): "a 784-fan-in bipolar layer: 182/250 rows equal torch, twin-only",
-    ("class", "finn-relu-pot"): "a single ReLU model: 195/250 rows, twin-only",
-    ("tfc", "bnn_pynq-tfc-1w1a"): TFC,
-    ("tfc", "bnn_pynq-tfc-1w2a"): TFC,
-    ("tfc", "bnn_pynq-tfc-2w2a"): TFC,
 }
 
 
