@@ -47,3 +47,11 @@ def _shared_fixture_group(item) -> str | None:
             if fixturedef.scope in ("module", "session") and fixturedef.baseid.endswith(".py"):
                 return item.module.__name__
     return None
+
+
+def pytest_runtest_setup(item):
+    """Under --dist loadgroup xdist suffixes a grouped test's node id with @group; without it the grouping is
+    silently lost and shared fixtures are built on every worker (pytest-xdist#1386, with pytest 9.2)."""
+    grouped = getattr(item.config.option, "loadgroup", False) and item.get_closest_marker("xdist_group")
+    if grouped and "@" not in item.nodeid:
+        pytest.fail(f"--dist loadgroup is not grouping {item.nodeid}: pytest/pytest-xdist pair known to break it")
