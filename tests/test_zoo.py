@@ -26,6 +26,8 @@ QUICK = {
 QUICK_PARAMS = {
     "dqn-cartpole": {"train.params": {"steps_per_epoch": 300, "warmup": 100, "eval_episodes": 2}},
     "gan-digits": {"train.epochs": 1},
+    # the perceptron rule needs its passes over the 4-row truth table to learn AND/OR/NAND (cheap)
+    "perceptron-logic": {"train.epochs": 20},
     # Narrower layers of the same kinds keep the csim compiles short (the layer kinds are what is tested).
     "cae-digits": {"model.params.channels": [4, 4]},
     "stacked-ae-digits": {"model.params.hidden": [16, 16], "train.params.pretrain_epochs": 2},
