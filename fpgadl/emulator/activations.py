@@ -187,8 +187,12 @@ def activation(layer):
             if not float_cast_ok(bound, x_t.frac, res_t, dtype):
                 return None
 
+            # rounding is monotone and keeps 0, so a saturating cast onto a grid >= 0 clips at 0
+            # already: max(v, 0) changes nothing then (and costs a full pass)
+            clips_at_zero = res_t.min_mantissa >= 0 and res_t.saturation in ("SAT", "SAT_SYM")
+
             def fn(v: np.ndarray) -> np.ndarray:
-                if relu:
+                if relu and not clips_at_zero:
                     np.maximum(v, 0, out=v)
                 return cast_float(v, x_t.frac, res_t)
 

@@ -336,23 +336,32 @@ def layer_arith(layer) -> DenseArithmetic:
 def float_kernel(core, arith: DenseArithmetic, out_shape: tuple[int, ...]):
     """A kernel around ``core(x) -> (n, ...) exact-integer floats``, with a ``fuse`` hook.
 
-    ``kernel.fuse(next_kernel)`` returns a kernel that also applies the following element-wise
-    layer in the float domain (its ``float_stage``), saving the int64 round trip between them,
-    or None when that layer has no exact float form for this input bound.
+    The kernel returns float mantissas (the runner turns them into int64 only for a reader that
+    needs them) and takes float ones (``float_in``) when every value of its input type is exact
+    in the GEMM's dtype.  ``kernel.fuse(next_kernel)`` returns a kernel that also applies the
+    following element-wise layer in the float domain (its ``float_stage``), or None when that
+    layer has no exact float form for this input bound.
     """
     dtype, _, bound = arith.float_plan
+    float_in = _max_abs_mantissa(arith.x_t) < 1 << FLOAT_BITS[np.dtype(dtype)]
 
     def kernel(x: np.ndarray) -> np.ndarray:
-        return to_int64(core(x)).reshape((x.shape[0], *out_shape))
+        return core(x).reshape((x.shape[0], *out_shape))
 
     def fuse(next_kernel):
         make = getattr(next_kernel, "float_stage", None)
         post = make(bound, dtype) if make else None
         if post is None:
             return None
-        return lambda x: to_int64(post(core(x)))
+
+        def fused(x: np.ndarray) -> np.ndarray:
+            return post(core(x))
+
+        fused.float_in = float_in
+        return fused
 
     kernel.fuse = fuse
+    kernel.float_in = float_in
     return kernel
 
 
