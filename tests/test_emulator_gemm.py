@@ -202,3 +202,19 @@ def test_strided_conv_core_equals_the_patch_reference(in_shape, kernel, stride, 
     want = _reference(cols, w, x_t.frac + 7, arith.b_acc, accum_t, accum_t).reshape(30, -1)
     assert np.array_equal(to_int64(core(x)), want)
     assert np.array_equal(to_int64(core(x.astype(np.float32))), want)  # float mantissas from a float producer
+
+
+@pytest.mark.parametrize(("colsum", "bias", "path"), [(2**12 - 1, 2**12 - 1, "float32"), (2**12, 0, "float64")])
+def test_gemm_without_casts_uses_float32_up_to_2_24(colsum, bias, path):
+    """When the sum is the result (no accum_t/result assignment acts), float32 holds every integer below
+    2**24: bound 4096 * 4095 + 4095 = 2**24 - 1 is the last float32 sum, 2**24 goes to float64."""
+    x_t = FixedType(13, 4)
+    parts = np.array([colsum // 2, colsum // 4, colsum - colsum // 2 - colsum // 4], dtype=np.int64)
+    w = parts[:, None] * np.array([[1, -1, 1], [1, 1, -1], [-1, 1, 1]], dtype=np.int64)
+    p_frac = x_t.frac + 3
+    accum_t = FixedType(60, 60 - p_frac)
+    b = np.array([bias, -bias, bias // 3], dtype=np.int64)
+    arith, _ = _arith(13, w, b, accum_t, accum_t)
+    assert arith.float_plan[1] == [] and np.dtype(arith.float_plan[0]).name == path
+    x = _extreme_inputs(x_t, 3)
+    assert np.array_equal(arith(x), _reference(x, w, p_frac, arith.b_acc, accum_t, accum_t))

@@ -34,8 +34,8 @@ _EXACT_INT = 2**62
 # Upper bound on elements of a (batch, n_in, n_out) product tensor materialised at once: a few
 # passes run over it, faster while it stays in the L2 cache.
 _MAX_PRODUCT_ELEMENTS = 1 << 16
-# Narrow-integer products of the split per-product path materialised at once (int16: 1 MiB).
-_MAX_NARROW_PRODUCTS = 1 << 19
+# Narrow-integer products of the split per-product path materialised at once (int16: 512 KiB, in L2).
+_MAX_NARROW_PRODUCTS = 1 << 18
 # Largest im2col-folded conv weight matrix (elements) used instead of gathering patches.
 _MAX_UNROLLED_WEIGHTS = 1 << 22
 
@@ -157,21 +157,22 @@ class DenseArithmetic:
         """(dtype, casts, bound) to run the whole layer in float: one GEMM, bias, casts; or None.
 
         The weights are pre-scaled by 2**shift (exact), so the GEMM lands on accum_t's grid;
-        float32 is chosen when every value stays below 2**23, float64 below 2**52.
+        float32 is chosen when every value stays below 2**23, float64 below 2**52; without casts
+        (the sum is the result) one bit more: every integer below 2**24 (2**53) is exact.
         """
         bound = col_bound * 2**self.shift + int(np.abs(self.b_acc).max(initial=0))
         fa = self.accum_t.frac
+        casts, b = [], bound
+        if not self.accum_identity:
+            casts.append(self.accum_t)
+            b = _max_abs_mantissa(self.accum_t)
+        if not _convert_is_identity(self.accum_t, self.res_t):
+            casts.append(self.res_t)
+            b = _max_abs_mantissa(self.res_t)
         for dtype in (np.float32, np.float64):
-            lim = 1 << (FLOAT_BITS[np.dtype(dtype)] - 1)
+            lim = 1 << (FLOAT_BITS[np.dtype(dtype)] - (1 if casts else 0))
             if bound >= lim:
                 continue
-            casts, b = [], bound
-            if not self.accum_identity:
-                casts.append(self.accum_t)
-                b = _max_abs_mantissa(self.accum_t)
-            if not _convert_is_identity(self.accum_t, self.res_t):
-                casts.append(self.res_t)
-                b = _max_abs_mantissa(self.res_t)
             if all(
                 float_cast_ok(bound if i == 0 else _max_abs_mantissa(casts[i - 1]), fa, t, dtype)
                 for i, t in enumerate(casts)
