@@ -6,7 +6,9 @@ input is converted to the Input layer's type as the bridge's ``nnet::convert_dat
 both widen to double and assign to ``input_t``), the layers run in graph order on int64
 mantissas, and the outputs are converted back to float32 or float64 with the round-to-nearest-even
 conversion of ``ap_fixed::to_float``/``to_double``.  Inputs stream through in batches so memory
-stays bounded by ``batch_size``, not by the number of samples.
+stays bounded by ``batch_size``, not by the number of samples.  Between kernels that take float
+mantissas (``float_in``: the GEMM layers, reshapes, max-pools) tensors stay exact-integer float32
+/float64 arrays, and an input whose readers all take them is converted straight into float.
 """
 
 from __future__ import annotations
