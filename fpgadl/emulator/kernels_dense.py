@@ -136,6 +136,7 @@ class DenseArithmetic:
         else:
             colsum = int(max(absw.astype(object).sum(axis=0), default=0))
         col_bound = xmax * colsum
+        self.colsum = colsum  # exact Python int: max over columns of sum |w|
         self.fits_float = col_bound < _EXACT_FLOAT
         # float32 BLAS is exact too while every partial sum stays below 2**24
         self.blas_dtype = np.float32 if col_bound < 2**24 else np.float64
@@ -277,7 +278,7 @@ class DenseArithmetic:
         hi = x >> k
         lo = (x - (hi << k)).astype(dtype)
         hi_bound = (_max_abs_mantissa(self.x_t) >> k) + 1
-        if hi_bound * int(np.abs(self.w).sum(axis=0).max(initial=0)) < _EXACT_FLOAT:
+        if hi_bound * self.colsum < _EXACT_FLOAT:
             if getattr(self, "_w64", None) is None:
                 self._w64 = self.w.astype(np.float64)
             acc = (hi.astype(np.float64) @ self._w64).astype(np.int64)
@@ -305,7 +306,7 @@ class DenseArithmetic:
         if bits & ((1 << k) - 1):
             return None
         xs = x >> k
-        bound = int(np.abs(xs).max(initial=0)) * int(np.abs(self.w).sum(axis=0).max(initial=0))
+        bound = int(np.abs(xs).max(initial=0)) * self.colsum
         if bound >= _EXACT_FLOAT:
             return None
         if getattr(self, "_w64", None) is None:
