@@ -173,18 +173,19 @@ def bench_module(name, module, shape, x_onnx_layout, work: Path, args) -> dict:
 
 def bench_recipe(recipe: str, work: Path, args) -> dict:
     """A zoo recipe through `fpgadl run` (train briefly, export, convert), then the engines on stress inputs."""
-    from fpgadl.flow.stages import QCDQ, TWIN_ONNX, X_TEST, stress_inputs
+    from fpgadl.flow.pipeline import RunDir
+    from fpgadl.flow.stages import stress_inputs
     from fpgadl.hls.engines import prequantize
 
     out = work / recipe
     api.run(
         recipe, out=out, epochs=args.epochs, engine="fast", stages=("train", "export", "convert"), warn=lambda m: None
     )
-    x = stress_inputs(np.load(out / X_TEST), args.batch, seed=1)
+    x = stress_inputs(np.load(out / RunDir.X_TEST), args.batch, seed=1)
     fast = FastEngine(out / "hls")
-    onnx_path, x_ort = out / QCDQ, x
-    if (out / TWIN_ONNX).is_file():  # recurrent: the float twin, fed the input quantizer's output
-        onnx_path = out / TWIN_ONNX
+    onnx_path, x_ort = out / RunDir.QCDQ, x
+    if (out / RunDir.TWIN_ONNX).is_file():  # recurrent: the float twin, fed the input quantizer's output
+        onnx_path = out / RunDir.TWIN_ONNX
         x_ort = np.ascontiguousarray(prequantize(x, fast.meta.input_prequant)) if fast.meta.input_prequant else x
     return measure(recipe, out / "hls", onnx_path, x, x_ort, args)
 

@@ -92,3 +92,48 @@ def test_cast_float_matches_reference_within_its_bound(t, dtype, bound_bits, shi
     got = fastfixed.cast_float(m.astype(dtype), frac, t)
     assert got.dtype == dtype
     assert np.array_equal(got.astype(np.int64), fixed.cast(m, frac, t))
+
+
+# the types an Input layer carries and the float conversion accepts: a quantizer's, narrow, saturating
+input_types = st.integers(2, 22).flatmap(
+    lambda w: st.builds(
+        FixedType,
+        width=st.just(w),
+        integer=st.integers(w - 30, w),
+        signed=st.booleans(),
+        rounding=st.sampled_from(["RND_CONV", "TRN", "RND"]),
+        saturation=st.sampled_from(["SAT", "SAT_SYM"]),
+        saturation_bits=st.just(0),
+    )
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(t=input_types, seed=st.integers(0, 2**32 - 1), dtype=st.sampled_from([np.float32, np.float64]))
+def test_float_input_conversion_matches_reference(t, seed, dtype):
+    """The runner's input conversion straight into float mantissas: same values as fixed.from_float,
+    for float32 and float64 inputs (ties, overflow to inf, subnormals); a NaN gives None."""
+    assert fastfixed.float_input_ok(t)
+    x = _floats(np.random.default_rng(seed), t)
+    x[811:1211] = np.nextafter(x[:400], -np.inf)  # one ulp below the ties too
+    x = x.astype(dtype)  # float32: the huge ones become inf
+    x[804] = 0.0  # the NaN, checked below
+    got = fastfixed.from_float_mantissas(x, t)
+    assert got.dtype == dtype and np.array_equal(got.astype(np.int64), fixed.from_float(x, t))
+    x[5] = np.nan
+    assert fastfixed.from_float_mantissas(x, t) is None
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "ap_fixed<23,3,AP_RND_CONV,AP_SAT>",
+        "ap_fixed<8,9,AP_RND_CONV,AP_SAT>",
+        "ap_fixed<8,3,AP_RND_CONV,AP_WRAP>",
+        "ap_fixed<8,3,AP_RND_INF,AP_SAT>",
+        "ap_ufixed<1,0,AP_TRN,AP_SAT_SYM>",
+    ],
+)
+def test_float_input_conversion_refuses_other_types(spelling):
+    """Wider than 22 bits, negative frac, wrapping, other roundings, 1-bit SAT_SYM: the int64 path converts."""
+    assert not fastfixed.float_input_ok(FixedType.parse(spelling))

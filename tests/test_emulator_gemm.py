@@ -14,7 +14,13 @@ import pytest
 
 from fpgadl.emulator import fixed
 from fpgadl.emulator.fixed import FixedType
-from fpgadl.emulator.kernels_dense import DenseArithmetic, _float_conv_core, im2col_index, to_int64
+from fpgadl.emulator.kernels_dense import (
+    DenseArithmetic,
+    _float_conv_core,
+    _strided_conv_core,
+    im2col_index,
+    to_int64,
+)
 
 
 class _Layer:
@@ -141,3 +147,74 @@ def test_float_conv_cores_equal_the_patch_reference(in_shape, kernel, stride, pa
     cols = np.where(idx < 0, 0, flat[:, np.where(idx < 0, 0, idx)]).reshape(-1, patch)
     want = _reference(cols, w, x_t.frac + 7, arith.b_acc, accum_t, accum_t).reshape(30, -1)
     assert np.array_equal(to_int64(core(x)), want)
+
+
+@pytest.mark.parametrize(
+    ("k", "wmax", "n_in", "dtype"),
+    [
+        (8, 128, 64, "int16"),  # (2**8 - 1) * 128 = 32640 products: the int16 path (an LSTM's recurrent product)
+        (8, 129, 64, "int32"),  # 32895 no longer fits int16
+        (1, 127, 258, "int16"),  # column sums up to 258 * 127 = 32766: still int16
+        (1, 127, 259, "int32"),  # 32893: int32
+        (20, 2**10, 8, "int32"),  # products up to 2**30
+        (26, 2**6, 4, None),  # products beyond int32: the per-product int64 path
+    ],
+)
+def test_split_per_product_truncation_at_its_dtype_boundaries(k, wmax, n_in, dtype):
+    """A wrapping accumulator `k` bits coarser than the products: hi * w GEMM + narrow-int floor(lo * w / 2**k)."""
+    x_t = FixedType(32, 12)
+    rng = np.random.default_rng(k)
+    w = rng.integers(-wmax, wmax + 1, (n_in, 7))
+    w[0, 0], w[1, 1] = wmax, -wmax
+    w_t = FixedType(24, 24 - k)  # products carry k fractional bits more than accum_t
+    accum_t = FixedType(32, 12)
+    arith = DenseArithmetic(_Layer(), x_t, w, w_t, rng.integers(-99, 99, 7), FixedType(16, 6), accum_t, accum_t)
+    assert arith.shift == -k and not arith.fast
+    assert (np.dtype(arith._split_dtype).name if arith._split_dtype else None) == dtype
+    x = _extreme_inputs(x_t, n_in, 40)
+    x[4:8] = x[4:8] | ((1 << k) - 1)  # the largest low parts
+    assert arith._modular_exact(x) is None
+    assert np.array_equal(arith(x), _reference(x, w, x_t.frac + k, arith.b_acc, accum_t, accum_t))
+
+
+@pytest.mark.parametrize(
+    ("in_shape", "kernel", "stride", "pads"),
+    [
+        ((40, 25), (5,), (2,), ((2, 2),)),  # Conv1D, strided, padded (the MNIST-1D recipe's)
+        ((9, 3), (3,), (1,), ((0, 0),)),  # no padding: the input itself is viewed
+        ((8, 8, 8), (3, 3), (1, 1), ((1, 1), (1, 1))),  # Conv2D (VGG's)
+        ((7, 6, 2), (3, 2), (2, 3), ((0, 1), (2, 0))),  # asymmetric everything
+    ],
+)
+def test_strided_conv_core_equals_the_patch_reference(in_shape, kernel, stride, pads):
+    x_t = FixedType(8, 2, False)
+    idx, _ = im2col_index(in_shape, kernel, stride, pads)
+    patch = idx.shape[1]
+    rng = np.random.default_rng(patch)
+    w = rng.integers(-128, 128, (patch, 6))
+    accum_t = FixedType(24, 24 - (x_t.frac + 7))
+    arith = DenseArithmetic(
+        _Layer(), x_t, w, FixedType(8, 1), rng.integers(-99, 99, 6), FixedType(16, 6), accum_t, accum_t
+    )
+    core = _strided_conv_core(arith, in_shape, kernel, stride, pads)
+    x = rng.integers(0, 256, (30, *in_shape))
+    cols = np.where(idx < 0, 0, x.reshape(30, -1)[:, np.where(idx < 0, 0, idx)]).reshape(-1, patch)
+    want = _reference(cols, w, x_t.frac + 7, arith.b_acc, accum_t, accum_t).reshape(30, -1)
+    assert np.array_equal(to_int64(core(x)), want)
+    assert np.array_equal(to_int64(core(x.astype(np.float32))), want)  # float mantissas from a float producer
+
+
+@pytest.mark.parametrize(("colsum", "bias", "path"), [(2**12 - 1, 2**12 - 1, "float32"), (2**12, 0, "float64")])
+def test_gemm_without_casts_uses_float32_up_to_2_24(colsum, bias, path):
+    """When the sum is the result (no accum_t/result assignment acts), float32 holds every integer below
+    2**24: bound 4096 * 4095 + 4095 = 2**24 - 1 is the last float32 sum, 2**24 goes to float64."""
+    x_t = FixedType(13, 4)
+    parts = np.array([colsum // 2, colsum // 4, colsum - colsum // 2 - colsum // 4], dtype=np.int64)
+    w = parts[:, None] * np.array([[1, -1, 1], [1, 1, -1], [-1, 1, 1]], dtype=np.int64)
+    p_frac = x_t.frac + 3
+    accum_t = FixedType(60, 60 - p_frac)
+    b = np.array([bias, -bias, bias // 3], dtype=np.int64)
+    arith, _ = _arith(13, w, b, accum_t, accum_t)
+    assert arith.float_plan[1] == [] and np.dtype(arith.float_plan[0]).name == path
+    x = _extreme_inputs(x_t, 3)
+    assert np.array_equal(arith(x), _reference(x, w, p_frac, arith.b_acc, accum_t, accum_t))

@@ -136,6 +136,7 @@ def _check(targets, sources, seed, exe) -> list[str]:
         problems += [
             f"from_float {t.cpp()} <- {xs[j]!r}: header {want[j]}, fast {got[j]}" for j in np.flatnonzero(got != want)
         ]
+        problems += _float_input_problems(t, xs, want)
     for s, t, ms in zip(sources, targets, mants):
         want = np.array([_mantissa(next(raw), t) for _ in ms], dtype=np.int64)
         results = {"cast": fastfixed.cast(ms, s.frac, t), "convert": fastfixed.convert(ms, s, t)}
@@ -150,6 +151,22 @@ def _check(targets, sources, seed, exe) -> list[str]:
                 f"{label} {t.cpp()} <- {s.cpp()} m={ms[j]}: header {want[j]}, fast {got[j]}"
                 for j in np.flatnonzero(got != want)
             ]
+    return problems
+
+
+def _float_input_problems(t: FixedType, xs: np.ndarray, want: np.ndarray) -> list[str]:
+    """The runner's input conversion into float mantissas (types it accepts), float64 and float32 inputs."""
+    if not fastfixed.float_input_ok(t):
+        return []
+    problems = []
+    for dtype in (np.float64, np.float32):
+        keep = xs.astype(dtype) == xs  # values the dtype holds exactly (NaN drops out: it makes the call None)
+        got = fastfixed.from_float_mantissas(xs[keep].astype(dtype), t).astype(np.int64)
+        problems += [
+            f"from_float_mantissas[{np.dtype(dtype)}] {t.cpp()} <- {xs[keep][j]!r}: header {want[keep][j]}, "
+            f"fast {got[j]}"
+            for j in np.flatnonzero(got != want[keep])
+        ]
     return problems
 
 

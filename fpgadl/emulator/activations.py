@@ -157,7 +157,25 @@ def lut_activation(name: str, x_t: FixedType, res_t: FixedType, table_size: int,
         return out[table_index(m, x_t, table_size, span, off)]
 
     fn.max_abs = int(np.abs(out).max())  # bound on every output mantissa, for overflow proofs
+    fn.float_lookup = _float_lookup(out, x_t, table_size, span, off)
     return fn
+
+
+def _float_lookup(out: np.ndarray, x_t: FixedType, table_size: int, span: int, offset_num: int):
+    """``fn`` on float64 mantissas of x_t (|m| < 2**53), returning float64 ones; None unless the
+    index is a power-of-two quotient (table_index's shift path), where it is trunc(m * 2**-k): exact."""
+    k = _pow2_quotient(x_t, table_size, span)
+    if k is None:
+        return None
+    scale, offset, table = 2.0**-k, offset_num * table_size // span, out.astype(np.float64)
+
+    def lookup(v: np.ndarray) -> np.ndarray:
+        q = np.multiply(v, scale)
+        np.trunc(q, out=q)  # the quotient truncates toward zero, as the int path's biased shift
+        q += offset
+        return np.take(table, q.astype(np.intp), mode="clip")  # mode=clip: the index clamp
+
+    return lookup
 
 
 def _elementwise(layer, fn):
@@ -187,8 +205,12 @@ def activation(layer):
             if not float_cast_ok(bound, x_t.frac, res_t, dtype):
                 return None
 
+            # rounding is monotone and keeps 0, so a saturating cast onto a grid >= 0 clips at 0
+            # already: max(v, 0) changes nothing then (and costs a full pass)
+            clips_at_zero = res_t.min_mantissa >= 0 and res_t.saturation in ("SAT", "SAT_SYM")
+
             def fn(v: np.ndarray) -> np.ndarray:
-                if relu:
+                if relu and not clips_at_zero:
                     np.maximum(v, 0, out=v)
                 return cast_float(v, x_t.frac, res_t)
 

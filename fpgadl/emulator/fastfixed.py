@@ -247,3 +247,45 @@ def _overflow_float(v: np.ndarray, t: FixedType) -> np.ndarray:
     k *= span
     v -= k
     return v
+
+
+# Input conversions straight into float mantissas: the bridge's `input_t v = (double)x;` computed in
+# x's own float dtype.  x * 2**frac is exact (frac >= 0: no underflow; an overflow to inf saturates
+# as the huge value it stands for), rint/floor are exact, and a clip saturates; every mantissa of a
+# type this narrow is exact in float32, so the first GEMM reads the result without another pass.
+_FLOAT_INPUT_ROUNDINGS = ("RND_CONV", "TRN", "RND")
+_FLOAT_INPUT_MAX_WIDTH = 22  # every mantissa, and the clip bounds, exact in float32 with room to spare
+
+
+def float_input_ok(t: FixedType) -> bool:
+    """True when ``from_float_mantissas`` applies to type t (x float32 or float64)."""
+    return (
+        not _reference_only(t)
+        and t.saturation in ("SAT", "SAT_SYM")
+        and t.rounding in _FLOAT_INPUT_ROUNDINGS
+        and 0 <= t.frac <= 100
+        and t.width <= _FLOAT_INPUT_MAX_WIDTH
+    )
+
+
+def from_float_mantissas(x: np.ndarray, t: FixedType) -> np.ndarray | None:
+    """``from_float(x, t)`` as exact-integer floats of x's dtype (a new array), or None when x holds a NaN.
+
+    Requires ``float_input_ok(t)`` and x float32/float64.
+    """
+    v = np.multiply(x, x.dtype.type(2.0**t.frac))
+    if t.rounding == "TRN":
+        np.floor(v, out=v)
+    elif t.rounding == "RND_CONV":
+        np.rint(v, out=v)
+    else:  # RND, ties up: v + 0.5 would round (0.5 - 2**-54 + 0.5 == 1.0); v - rint(v) is exact
+        r = np.rint(v)
+        v -= r
+        r += v == 0.5  # the ties rint sent down to even
+        v = r
+    lo = t.min_mantissa + (1 if t.saturation == "SAT_SYM" and t.signed else 0)
+    np.clip(v, x.dtype.type(lo), x.dtype.type(t.max_mantissa), out=v)
+    # NaN survives rint and clip, and a min-reduction returns it: the cheapest pass that sees one
+    if v.size and np.isnan(np.minimum.reduce(v, axis=None)):
+        return None
+    return v

@@ -34,6 +34,8 @@ _EXACT_INT = 2**62
 # Upper bound on elements of a (batch, n_in, n_out) product tensor materialised at once: a few
 # passes run over it, faster while it stays in the L2 cache.
 _MAX_PRODUCT_ELEMENTS = 1 << 16
+# Narrow-integer products of the split per-product path materialised at once (int16: 512 KiB, in L2).
+_MAX_NARROW_PRODUCTS = 1 << 18
 # Largest im2col-folded conv weight matrix (elements) used instead of gathering patches.
 _MAX_UNROLLED_WEIGHTS = 1 << 22
 
@@ -134,6 +136,7 @@ class DenseArithmetic:
         else:
             colsum = int(max(absw.astype(object).sum(axis=0), default=0))
         col_bound = xmax * colsum
+        self.colsum = colsum  # exact Python int: max over columns of sum |w|
         self.fits_float = col_bound < _EXACT_FLOAT
         # float32 BLAS is exact too while every partial sum stays below 2**24
         self.blas_dtype = np.float32 if col_bound < 2**24 else np.float64
@@ -155,21 +158,22 @@ class DenseArithmetic:
         """(dtype, casts, bound) to run the whole layer in float: one GEMM, bias, casts; or None.
 
         The weights are pre-scaled by 2**shift (exact), so the GEMM lands on accum_t's grid;
-        float32 is chosen when every value stays below 2**23, float64 below 2**52.
+        float32 is chosen when every value stays below 2**23, float64 below 2**52; without casts
+        (the sum is the result) one bit more: every integer below 2**24 (2**53) is exact.
         """
         bound = col_bound * 2**self.shift + int(np.abs(self.b_acc).max(initial=0))
         fa = self.accum_t.frac
+        casts, b = [], bound
+        if not self.accum_identity:
+            casts.append(self.accum_t)
+            b = _max_abs_mantissa(self.accum_t)
+        if not _convert_is_identity(self.accum_t, self.res_t):
+            casts.append(self.res_t)
+            b = _max_abs_mantissa(self.res_t)
         for dtype in (np.float32, np.float64):
-            lim = 1 << (FLOAT_BITS[np.dtype(dtype)] - 1)
+            lim = 1 << (FLOAT_BITS[np.dtype(dtype)] - (1 if casts else 0))
             if bound >= lim:
                 continue
-            casts, b = [], bound
-            if not self.accum_identity:
-                casts.append(self.accum_t)
-                b = _max_abs_mantissa(self.accum_t)
-            if not _convert_is_identity(self.accum_t, self.res_t):
-                casts.append(self.res_t)
-                b = _max_abs_mantissa(self.res_t)
             if all(
                 float_cast_ok(bound if i == 0 else _max_abs_mantissa(casts[i - 1]), fa, t, dtype)
                 for i, t in enumerate(casts)
@@ -226,6 +230,8 @@ class DenseArithmetic:
             exact = self._modular_exact(x)
             if exact is not None:
                 return exact
+            if self._split_dtype is not None:
+                return self._modular_split(x)
         n, n_in = x.shape
         n_out = self.w.shape[1]
         acc_out = np.empty((n, n_out), dtype=np.int64)
@@ -245,6 +251,52 @@ class DenseArithmetic:
             acc_out[lo : lo + step] = acc
         return acc_out
 
+    @property
+    def _split_dtype(self):
+        """Narrowest integer dtype holding every low-part product and column sum of ``_modular_split``, or None."""
+        if getattr(self, "_split", None) is None:
+            k, wmax = -self.shift, int(np.abs(self.w).max(initial=0))
+            n_in = self.w.shape[0]
+            self._split = (None,)
+            if self.accum_t.rounding == "TRN" and 0 < k < 31:
+                for dtype in (np.int16, np.int32):
+                    lim = int(np.iinfo(dtype).max)
+                    if ((1 << k) - 1) * wmax <= lim and n_in * wmax <= lim:
+                        self._split = (dtype,)
+                        break
+        return self._split[0]
+
+    def _modular_split(self, x: np.ndarray) -> np.ndarray:
+        """Per-product truncation onto a wrapping accumulator, as one GEMM plus a narrow-integer correction.
+
+        With x = hi * 2**k + lo (0 <= lo < 2**k, k the bits every product drops),
+        floor(x * w / 2**k) = hi * w + floor(lo * w / 2**k) exactly: the first term is an integer GEMM,
+        the second has small operands, so its per-product floors run in int16/int32 (4x/2x the int64
+        lanes).  Sums are taken modulo 2**64, which the wrapping accumulator's modulus divides.
+        """
+        k, dtype = -self.shift, self._split_dtype
+        hi = x >> k
+        lo = (x - (hi << k)).astype(dtype)
+        hi_bound = (_max_abs_mantissa(self.x_t) >> k) + 1
+        if hi_bound * self.colsum < _EXACT_FLOAT:
+            if getattr(self, "_w64", None) is None:
+                self._w64 = self.w.astype(np.float64)
+            acc = (hi.astype(np.float64) @ self._w64).astype(np.int64)
+        else:
+            acc = hi @ self.w  # int64 wraps modulo 2**64: harmless under a modulus of 2**width
+        if getattr(self, "_w_narrow", None) is None:
+            self._w_narrow = self.w.astype(dtype)
+        n, (n_in, n_out) = x.shape[0], self.w.shape
+        step = max(1, _MAX_NARROW_PRODUCTS // max(1, n_in * n_out))
+        buf = np.empty((min(n, step), n_in, n_out), dtype=dtype)  # one buffer: a fresh one per chunk page-faults
+        for a in range(0, n, step):
+            prod = buf[: min(step, n - a)]
+            np.multiply(lo[a : a + step, :, None], self._w_narrow[None, :, :], out=prod)
+            np.right_shift(prod, k, out=prod)
+            acc[a : a + step] += np.add.reduce(prod, axis=1, dtype=dtype)
+        acc += self.b_acc
+        return cast(acc, self.accum_t.frac, self.accum_t)
+
     def _modular_exact(self, x: np.ndarray) -> np.ndarray | None:
         """With a wrapping accumulator coarser than the products: when every x of this batch is a
         multiple of 2**-shift (e.g. 8-bit data held in a wide port type), no product has bits below
@@ -254,7 +306,7 @@ class DenseArithmetic:
         if bits & ((1 << k) - 1):
             return None
         xs = x >> k
-        bound = int(np.abs(xs).max(initial=0)) * int(np.abs(self.w).sum(axis=0).max(initial=0))
+        bound = int(np.abs(xs).max(initial=0)) * self.colsum
         if bound >= _EXACT_FLOAT:
             return None
         if getattr(self, "_w64", None) is None:
@@ -336,23 +388,32 @@ def layer_arith(layer) -> DenseArithmetic:
 def float_kernel(core, arith: DenseArithmetic, out_shape: tuple[int, ...]):
     """A kernel around ``core(x) -> (n, ...) exact-integer floats``, with a ``fuse`` hook.
 
-    ``kernel.fuse(next_kernel)`` returns a kernel that also applies the following element-wise
-    layer in the float domain (its ``float_stage``), saving the int64 round trip between them,
-    or None when that layer has no exact float form for this input bound.
+    The kernel returns float mantissas (the runner turns them into int64 only for a reader that
+    needs them) and takes float ones (``float_in``) when every value of its input type is exact
+    in the GEMM's dtype.  ``kernel.fuse(next_kernel)`` returns a kernel that also applies the
+    following element-wise layer in the float domain (its ``float_stage``), or None when that
+    layer has no exact float form for this input bound.
     """
     dtype, _, bound = arith.float_plan
+    float_in = _max_abs_mantissa(arith.x_t) < 1 << FLOAT_BITS[np.dtype(dtype)]
 
     def kernel(x: np.ndarray) -> np.ndarray:
-        return to_int64(core(x)).reshape((x.shape[0], *out_shape))
+        return core(x).reshape((x.shape[0], *out_shape))
 
     def fuse(next_kernel):
         make = getattr(next_kernel, "float_stage", None)
         post = make(bound, dtype) if make else None
         if post is None:
             return None
-        return lambda x: to_int64(post(core(x)))
+
+        def fused(x: np.ndarray) -> np.ndarray:
+            return post(core(x))
+
+        fused.float_in = float_in
+        return fused
 
     kernel.fuse = fuse
+    kernel.float_in = float_in
     return kernel
 
 
@@ -434,11 +495,15 @@ CONV_DIMS = {"Conv1D": 1, "PointwiseConv1D": 1, "Conv2D": 2, "PointwiseConv2D": 
 DEPTHWISE_DIMS = {"DepthwiseConv1D": 1, "DepthwiseConv2D": 2}
 
 
+def layer_conv_geometry(layer):
+    """conv_geometry of a registered convolution class (Conv, Pointwise or Depthwise, 1-D or 2-D)."""
+    return conv_geometry(layer, CONV_DIMS.get(layer.class_name) or DEPTHWISE_DIMS[layer.class_name])
+
+
 def conv_patches(layer) -> tuple[np.ndarray, tuple[int, ...]]:
     """A Conv layer's im2col index (flat input index per output pixel and patch position, -1 for zero
     padding) and its channels-last input shape: what the fast engine and the RTL tracer gather."""
-    dims = CONV_DIMS.get(layer.class_name) or DEPTHWISE_DIMS[layer.class_name]
-    in_shape, kernel, stride, pads = conv_geometry(layer, dims)
+    in_shape, kernel, stride, pads = layer_conv_geometry(layer)
     idx, _ = im2col_index(in_shape, kernel, stride, pads)
     return idx, tuple(in_shape)
 
@@ -449,7 +514,9 @@ def conv(layer):
 
 
 def _conv_builder(layer, arith: DenseArithmetic):
-    idx, in_shape = conv_patches(layer)
+    geometry = layer_conv_geometry(layer)
+    in_shape = geometry[0]
+    idx, _ = im2col_index(*geometry)
     pad = idx < 0
     gather = np.where(pad, 0, idx)
     out_shape = tuple(layer.get_output_variable().shape)
@@ -458,7 +525,7 @@ def _conv_builder(layer, arith: DenseArithmetic):
     in_size = int(np.prod(in_shape))
 
     if arith.float_plan:
-        return float_kernel(_float_conv_core(arith, idx, in_size), arith, out_shape)
+        return float_kernel(_float_conv_core(arith, idx, in_size, geometry), arith, out_shape)
 
     def kern(x: np.ndarray) -> np.ndarray:
         n = x.shape[0]
@@ -472,13 +539,14 @@ def _conv_builder(layer, arith: DenseArithmetic):
     return kern
 
 
-def _float_conv_core(arith: DenseArithmetic, idx: np.ndarray, in_size: int):
-    """Convolution as one float GEMM: im2col-folded weights when cheap, else gathered patches.
+def _float_conv_core(arith: DenseArithmetic, idx: np.ndarray, in_size: int, geometry=None):
+    """Convolution as one float GEMM: im2col-folded weights when cheap, else patches.
 
     Folding im2col into an (in_size, n_pix * n_filt) weight matrix adds only exact zero
     products, so the sums are unchanged; it wins while that matrix is a few times the patch GEMM.
-    Otherwise the patches are gathered with one ``take`` from the input plus a zero column
-    standing for the padding.
+    Otherwise, given the ``geometry`` (in_shape, kernel, stride, pads), the patches are copied
+    from a strided view of the zero-padded input; without it they are gathered with one ``take``
+    plus a zero column standing for the padding.
     """
     n_pix, patch = idx.shape
     n_filt = arith.w.shape[1]
@@ -491,6 +559,8 @@ def _float_conv_core(arith: DenseArithmetic, idx: np.ndarray, in_size: int):
         unrolled = DenseArithmetic.from_accum_bias(arith, w_big.reshape(in_size, -1), np.tile(arith.b_acc, n_pix))
         if unrolled.float_plan and unrolled.float_plan[0] == arith.float_plan[0]:
             return lambda x: unrolled.call_float(x.reshape(x.shape[0], in_size))
+    if geometry is not None:
+        return _strided_conv_core(arith, *geometry)
     dtype = arith.float_dtype
     gather = np.where(pad, in_size, idx).ravel()
 
@@ -521,6 +591,42 @@ def depthwise_arith(layer, n_chan: int) -> DenseArithmetic:
     arith = DenseArithmetic(layer, x_t, block, w_t, b, b_t, attr_type(layer, "accum_t"), result_type(layer))
     require(layer, str(layer.get_attr("strategy", "latency")).lower() == "latency", "depthwise resource strategy")
     return arith
+
+
+def _strided_conv_core(arith: DenseArithmetic, in_shape, kernel, stride, pads):
+    """Patches (pixel, (f..., c)) as im2col_index orders them, copied from a strided view of the input.
+
+    In a channels-last layout each patch row is a run of contiguous (kernel_w * channels) blocks,
+    so the copy moves blocks where a ``take`` reads one index per element; padding is a zeroed
+    border of a scratch buffer.
+    """
+    *spatial, n_chan = in_shape
+    nd = len(spatial)
+    padded = [size + p0 + p1 for size, (p0, p1) in zip(spatial, pads)]
+    out = [(size - k) // s + 1 for size, k, s in zip(padded, kernel, stride)]
+    n_pix, patch, n_filt = int(np.prod(out)), int(np.prod(kernel)) * n_chan, arith.w.shape[1]
+    has_pad = any(p0 or p1 for p0, p1 in pads)
+    interior = (slice(None), *(slice(p0, p0 + size) for size, (p0, _) in zip(spatial, pads)), slice(None))
+    dtype = arith.float_dtype
+
+    def core(x: np.ndarray) -> np.ndarray:
+        n = x.shape[0]
+        if has_pad:
+            buf = np.zeros((n, *padded, n_chan), dtype=dtype)
+            buf[interior] = x.reshape(n, *spatial, n_chan)
+        else:
+            buf = np.ascontiguousarray(x.reshape(n, *spatial, n_chan), dtype=dtype)
+        st = buf.strides
+        view = np.lib.stride_tricks.as_strided(
+            buf,
+            shape=(n, *out, *kernel, n_chan),
+            strides=(st[0], *(st[1 + d] * stride[d] for d in range(nd)), *st[1 : 1 + nd], st[-1]),
+            writeable=False,
+        )
+        cols = view.reshape(n * n_pix, patch)  # the one copy
+        return arith.call_float(cols).reshape(n, n_pix * n_filt)
+
+    return core
 
 
 @register(*DEPTHWISE_DIMS)

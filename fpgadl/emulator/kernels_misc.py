@@ -44,9 +44,15 @@ def input_layer(layer):
 @register("Reshape")
 def reshape(layer):
     (x_t,) = input_types(layer)
-    conv = _same_type_or_cast(x_t, result_type(layer))
+    res_t = result_type(layer)
+    conv = _same_type_or_cast(x_t, res_t)
     shape = layer_out_shape(layer)
-    return lambda m: conv(m.reshape((m.shape[0], *shape)))
+
+    def kernel(m):
+        return conv(m.reshape((m.shape[0], *shape)))
+
+    kernel.float_in = x_t == res_t  # a reshape alone keeps float mantissas as they are
+    return kernel
 
 
 @register("Clone")

@@ -142,7 +142,13 @@ def _pool_builder(layer, ndim: int, global_pool: bool):
             y = _avg(layer, w.transpose(0, 1, 3, 2), counts[None, :, None], x_t, accum_t)
         return convert(y, accum_t, res_t).reshape((n, *out_shape))
 
+    # max over tiled views is exact on float mantissas too, when both assignments keep every value
+    kernel.float_in = tiled and _keeps_values(x_t, accum_t) and _keeps_values(accum_t, res_t)
     return kernel
+
+
+def _keeps_values(src: FixedType, dst: FixedType) -> bool:
+    return src.frac == dst.frac and dst.min_mantissa <= src.min_mantissa and src.max_mantissa <= dst.max_mantissa
 
 
 def _global_geometry(layer, ndim: int) -> tuple[int, int]:

@@ -12,11 +12,12 @@ hls4ml's Vitis templates have no SimpleRNN, so that class stays unsupported.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 
 from fpgadl.emulator.activations import lut_activation
-from fpgadl.emulator.fastfixed import cast, convert
+from fpgadl.emulator.fastfixed import cast, cast_float, convert, float_cast_ok
 from fpgadl.emulator.fixed import FixedType
 from fpgadl.emulator.kernels_dense import DenseArithmetic, check_strategy, matrix
 from fpgadl.emulator.registry import (
@@ -107,15 +108,18 @@ def _fits(layer, bound: int) -> None:
     require(layer, bound < 2**62, f"a state update can reach {bound.bit_length()} bits, more than int64 holds")
 
 
-def _sequence_kernel(layer, values, res_t, step, n_state_arrays):
+def _sequence_kernel(layer, values, res_t, step, n_state_arrays, float_state: bool = False):
+    """The layer over its time steps; with ``float_state`` the step keeps its state (and returns its
+    output) as float64 mantissas and takes float inputs too."""
     n_seq, n_in = int(values["n_sequence"]), int(values["n_in"])
     n_state, n_seq_out = int(values["n_state"]), int(values["n_sequence_out"])
     out_shape = tuple(int(d) for d in layer.get_output_variable().shape)
+    state_dtype = np.float64 if float_state else np.int64
 
     def kernel(x):
         n = x.shape[0]
         data = x.reshape(n, n_seq, n_in)
-        states = [np.zeros((n, n_state), dtype=np.int64) for _ in range(n_state_arrays)]
+        states = [np.zeros((n, n_state), dtype=state_dtype) for _ in range(n_state_arrays)]
         outs = []
         for t in range(n_seq):
             states = step(data[:, t, :], states)
@@ -126,7 +130,78 @@ def _sequence_kernel(layer, values, res_t, step, n_state_arrays):
     # per-sample int64 elements alive inside one step (gates of both products plus temporaries),
     # which the runner sizes its batches by
     kernel.work_width = 12 * n_state
+    kernel.float_in = float_state
     return kernel
+
+
+def _float_step_bounds(dense_x: DenseArithmetic, dense_h: DenseArithmetic, sigma, act) -> tuple[int, int] | None:
+    """(|tx| bound, |th| bound) when both products run as float GEMMs with no cast after them and the
+    activations are power-of-two table lookups: the GRU's float step applies; else None."""
+    plans = [d.float_plan for d in (dense_x, dense_h)]
+    if None in plans or any(p[1] for p in plans):
+        return None
+    if getattr(sigma, "float_lookup", None) is None or getattr(act, "float_lookup", None) is None:
+        return None
+    return plans[0][2], plans[1][2]
+
+
+def _assign(bound: int, frac: int, t: FixedType, dtype=np.float64):
+    """``(t) v`` on float mantissas |v| <= bound of `frac` fractional bits, or None if not exact in float64.
+
+    When the rounded value provably stays in t's range, overflow never acts and a wrapping t is
+    assigned as a saturating one (one clip instead of the wrap's five passes: same values)."""
+    rounded = ((bound >> max(0, frac - t.frac)) + 1) << max(0, t.frac - frac)
+    in_range = rounded <= min(t.max_mantissa, -t.min_mantissa)
+    if in_range and frac == t.frac:
+        return lambda v: v  # same grid, no overflow: the assignment changes nothing
+    if in_range and t.saturation == "WRAP" and not t.saturation_bits:
+        t = replace(t, saturation="SAT")
+    if not float_cast_ok(bound, frac, t, dtype):
+        return None
+    return lambda v: cast_float(v, frac, t)
+
+
+def _gru_float_step(dense_x, dense_h, sigma, act, accum_t: FixedType, res_t: FixedType, n: int, pytorch_order):
+    """The GRU step on float64 mantissas, or None when the types do not prove every value exact there.
+
+    Same statements as the int64 step; every product and sum is an integer below 2**53 (checked from
+    the types' bounds), so float64 holds it exactly and the assignments are ``cast_float``'s."""
+    bounds = _float_step_bounds(dense_x, dense_h, sigma, act)
+    if bounds is None:
+        return None
+    tx_max, th_max = bounds
+    fa, fh = accum_t.frac, res_t.frac
+    f = max(2 * fa, fh + fa)
+    one = float(1 << fa)
+    h_max = max(-res_t.min_mantissa, res_t.max_mantissa)
+    gate = _assign(tx_max + th_max, fa, accum_t)  # (accum_t)(tmpres + tmpres_state_zr)
+    state_h_max = (sigma.max_abs * th_max >> fa) + 1
+    state_h = _assign(sigma.max_abs * th_max, 2 * fa, accum_t)  # tmpres_state_h
+    pre_h = _assign(tx_max + state_h_max, fa, accum_t)
+    total_max = act.max_abs * ((1 << fa) + sigma.max_abs) * 2 ** (f - 2 * fa) + h_max * sigma.max_abs * 2 ** (
+        f - fh - fa
+    )
+    out = _assign(total_max, f, res_t)
+    if None in (gate, state_h, pre_h, out) or sigma.max_abs * th_max >= 2**53 or total_max >= 2**53:
+        return None
+    wx, bx = (d.astype(np.float64) for d in dense_x.float_weights())
+    wh, bh = (d.astype(np.float64) for d in dense_h.float_weights())
+    s_hh, s_hz = 2.0 ** (f - 2 * fa), 2.0 ** (f - fh - fa)
+
+    def step(x, states):
+        (h,) = states
+        tx = x.astype(np.float64) @ wx + bx  # tmpres
+        th = h @ wh + bh  # tmpres_state_zr
+        zr = sigma.float_lookup(gate(tx[:, : 2 * n] + th[:, : 2 * n]))  # tmpres_zr
+        r, z = (zr[:, :n], zr[:, n:]) if pytorch_order else (zr[:, n:], zr[:, :n])
+        hh = act.float_lookup(pre_h(tx[:, 2 * n :] + state_h(r * th[:, 2 * n :])))  # tmpres_h
+        # (res_T)(tmpres_h * (1 - z) + h_state * z), all in full precision (exact: below 2**53)
+        total = hh * (one - z)
+        total *= s_hh
+        total += (h * z) * s_hz
+        return [out(total)]
+
+    return step
 
 
 @register("GRU")
@@ -147,6 +222,9 @@ def gru(layer):
     _fits(layer, act.max_abs * (one + sigma.max_abs) * 2 ** (f - 2 * fa) + h_max * sigma.max_abs * 2 ** (f - fh - fa))
 
     add = _gate_sum(dense_x, dense_h, accum_t)
+    fast = _gru_float_step(dense_x, dense_h, sigma, act, accum_t, res_t, n, pytorch_order)
+    if fast is not None:
+        return _sequence_kernel(layer, values, res_t, fast, 1, float_state=True)
 
     def step(x, states):
         (h,) = states

@@ -7,6 +7,8 @@ input mantissa arrays (int64, shape ``(batch, *variable.shape)``, each in its pr
 variable's type) to the output mantissas in the layer's result type.  Building once and running
 per batch keeps weight conversion out of the streaming loop.  A layer class, or a variant of a
 class, that is not reproduced exactly raises ``UnsupportedLayerError``; there is no fallback.
+A kernel marked ``kernel.float_in = True`` also takes the same mantissas as exact-integer float
+arrays (and may return them so): the runner then keeps the tensor in float between such kernels.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ input is converted to the Input layer's type as the bridge's ``nnet::convert_dat
 both widen to double and assign to ``input_t``), the layers run in graph order on int64
 mantissas, and the outputs are converted back to float32 or float64 with the round-to-nearest-even
 conversion of ``ap_fixed::to_float``/``to_double``.  Inputs stream through in batches so memory
-stays bounded by ``batch_size``, not by the number of samples.
+stays bounded by ``batch_size``, not by the number of samples.  Between kernels that take float
+mantissas (``float_in``: the GEMM layers, reshapes, max-pools) tensors stay exact-integer float32
+/float64 arrays, and an input whose readers all take them is converted straight into float.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from fpgadl.emulator.fastfixed import from_float
+from fpgadl.emulator.fastfixed import FLOAT_BITS, float_input_ok, from_float, from_float_mantissas
 from fpgadl.emulator.fixed import FixedType, to_float
 from fpgadl.emulator.kernels import build_kernel
+from fpgadl.emulator.kernels_dense import to_int64
 from fpgadl.emulator.registry import Kernel, data_inputs, fixed_type
 
 __all__ = ["Plan", "emulate", "forward", "plan", "to_host_float"]
@@ -58,6 +61,8 @@ class Plan:
     # step index -> kernel computing step i and the element-wise step i + 1 in one pass (no trace)
     fused: dict[int, Kernel] = field(default_factory=dict)
     batch_size: int = 4096  # samples per batch keeping the widest layer's mantissas near _BATCH_BYTES
+    # per model input: its readers all take float mantissas, so it is converted straight into floats
+    float_inputs: list[bool] = field(default_factory=list)
 
 
 def plan(hls_model) -> Plan:
@@ -91,6 +96,7 @@ def plan(hls_model) -> Plan:
         for t in s.inputs:
             last_use[t] = i
     outputs = list(hls_model.outputs)
+    fused = _fusions(steps, outputs)
     widest = max((max(int(np.prod(s.out_shape)), getattr(s.kernel, "work_width", 0)) for s in steps), default=1)
     return Plan(
         steps=steps,
@@ -98,7 +104,8 @@ def plan(hls_model) -> Plan:
         outputs=outputs,
         last_use=last_use,
         out_types=out_types,
-        fused=_fusions(steps, outputs),
+        fused=fused,
+        float_inputs=[_float_input(steps, fused, name, t) for name, t, _ in inputs],
         batch_size=int(np.clip(_BATCH_BYTES // (8 * max(1, widest)), _MIN_BATCH, _MAX_BATCH)),
     )
 
@@ -129,8 +136,38 @@ def _fusions(steps: list[_Step], outputs: list[str]) -> dict[int, Kernel]:
     return fused
 
 
+def takes_float(kernel) -> bool:
+    """A kernel marked ``float_in`` computes the same on exact-integer float mantissas as on int64."""
+    return bool(getattr(kernel, "float_in", False))
+
+
+def _float_input(steps: list[_Step], fused: dict[int, Kernel], name: str, t: FixedType) -> bool:
+    """Model input `name` may enter as float mantissas: its type converts in float and every reader takes floats
+    (the Input step itself passes them on; a fused pair reads through its fused kernel)."""
+    if not float_input_ok(t):
+        return False
+    carried = {name}
+    for i, s in enumerate(steps):
+        if s.is_input and s.output in carried:
+            continue
+        kernel = fused.get(i, s.kernel)
+        if carried & set(s.inputs) and not takes_float(kernel):
+            return False
+    return True
+
+
+def _as_int(m: np.ndarray) -> np.ndarray:
+    return m if m.dtype.kind in "iu" else to_int64(m)
+
+
 def to_host_float(m: np.ndarray, t: FixedType, dtype) -> np.ndarray:
     """ap_fixed::to_float()/to_double(): the exact value rounded once, to nearest even."""
+    if m.dtype.kind == "f" and t.width <= FLOAT_BITS[np.dtype(dtype)] and abs(t.frac) < 100:
+        # float mantissas of a type that fits dtype's significand: scaling by a power of two is exact
+        y = np.multiply(m, np.dtype(dtype).type(2.0**-t.frac), dtype=dtype)
+        y += 0.0  # a float path's -0.0 (rint of a small negative) is +0.0, as to_float() returns
+        return y
+    m = _as_int(m)
     if t.width <= 53:
         return to_float(m, t).astype(dtype)  # exact in double, so a single rounding to float32
     # wider mantissas: long double holds 64 significant bits, so the value is exact there too
@@ -165,11 +202,16 @@ def _split_inputs(p: Plan, x) -> tuple[list[np.ndarray], int, np.dtype]:
 
 def forward(p: Plan, mantissas: list[np.ndarray], on_layer=None) -> list[np.ndarray]:
     """Run the layers on input-port mantissas (one (n, *shape) int64 array per model input, of that
-    input's type); returns the output mantissas, one array per model output, of `p.out_types`.
+    input's type); returns the output mantissas (int64), one array per model output, of `p.out_types`.
 
     This is the firmware seen from its ports: a host that packs fixed-point words (fpgadl.runtime)
     drives it directly. `on_layer(step, mantissas)` sees every layer's first output (for traces); without
     it, a layer and the element-wise layer after it run fused (the tensor between them is never formed)."""
+    return [_as_int(m) for m in _forward(p, mantissas, on_layer)]
+
+
+def _forward(p: Plan, mantissas: list[np.ndarray], on_layer=None) -> list[np.ndarray]:
+    """``forward`` whose inputs and outputs may also be exact-integer float mantissas (no int64 round trip)."""
     tensors: dict[str, np.ndarray] = dict(zip((name for name, _, _ in p.inputs), mantissas))
     n = len(mantissas[0]) if mantissas else 0
     i = 0
@@ -178,12 +220,12 @@ def forward(p: Plan, mantissas: list[np.ndarray], on_layer=None) -> list[np.ndar
         if step.is_input:
             y = step.kernel(tensors[step.output])
         elif i in p.fused and on_layer is None:
-            y = p.fused[i](*(tensors[t] for t in step.inputs))
+            y = p.fused[i](*_args(p.fused[i], tensors, step.inputs))
             i += 1
             step = p.steps[i]
             y = y.reshape((n, *step.out_shape))
         else:
-            y = step.kernel(*(tensors[t] for t in step.inputs))
+            y = step.kernel(*_args(step.kernel, tensors, step.inputs))
         ys = y if isinstance(y, tuple) else (y,)
         if len(ys) != len(step.outputs):
             raise RuntimeError(f"kernel of {step.name} returned {len(ys)} arrays for {len(step.outputs)} outputs")
@@ -197,12 +239,28 @@ def forward(p: Plan, mantissas: list[np.ndarray], on_layer=None) -> list[np.ndar
     return [tensors[o] for o in p.outputs]
 
 
+def _args(kernel, tensors: dict[str, np.ndarray], names: list[str]) -> list[np.ndarray]:
+    """A kernel's inputs; float mantissas (from a float-domain producer) become int64 unless it takes floats."""
+    args = [tensors[t] for t in names]
+    return args if takes_float(kernel) else [_as_int(a) for a in args]
+
+
+def _input_mantissas(p: Plan, arr: np.ndarray, k: int) -> np.ndarray:
+    """Model input k converted to its type: float mantissas where its readers take them, else int64."""
+    _, t, _ = p.inputs[k]
+    if p.float_inputs and p.float_inputs[k]:
+        v = from_float_mantissas(arr, t)
+        if v is not None:
+            return v
+    return from_float(arr, t)
+
+
 def _run_batch(p: Plan, xs, lo: int, hi: int, dtype, results, traces) -> None:
     def record(step, m):
         traces[step.name][lo:hi] = to_host_float(m, step.out_type, dtype)
 
-    ms = [from_float(arr[lo:hi], t) for (_, t, _), arr in zip(p.inputs, xs)]
-    outs = forward(p, ms, record if traces else None)
+    ms = [_input_mantissas(p, arr[lo:hi], k) for k, arr in enumerate(xs)]
+    outs = _forward(p, ms, record if traces else None)
     for res, o, m in zip(results, p.outputs, outs):
         res[lo:hi] = to_host_float(m, p.out_types[o], dtype).reshape(hi - lo, -1)
 

@@ -1,0 +1,77 @@
+"""The GRU's float64 time step against its int64 step (which tests/test_emulator.py holds to csim).
+
+The float step runs only where the layer's types bound every product and sum below 2**53; here it is
+compared, on the same hls4ml layer, with the int64 step over inputs spanning the input type's whole
+range (state saturating, gates at the table ends), with exact equality.
+"""
+
+from __future__ import annotations
+
+import hls4ml
+import numpy as np
+import pytest
+import torch
+
+from fpgadl.emulator import kernels_recurrent
+from fpgadl.emulator.registry import build_kernel, fixed_type
+
+
+class _GRU(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = torch.nn.GRU(3, 6, batch_first=True)
+
+    def forward(self, x):
+        return self.rnn(x)[0]
+
+
+def _gru_layer(out_dir, types: dict[str, str]):
+    """A GRU(3 -> 6, 5 steps) converted by hls4ml with the given input/result/weight/accum types."""
+    torch.manual_seed(3)
+    module = _GRU().eval()
+    config = hls4ml.utils.config.config_from_pytorch_model(
+        module, (5, 3), granularity="name", backend="Vitis", default_precision="fixed<32,12>",
+        channels_last_conversion="off", transpose_outputs=False,
+    )  # fmt: skip
+    config["LayerName"]["x"]["Precision"]["result"] = types["input"]
+    config["LayerName"]["rnn"]["Precision"].update({k: v for k, v in types.items() if k != "input"})
+    hm = hls4ml.converters.convert_from_pytorch_model(
+        module, output_dir=str(out_dir), backend="Vitis", io_type="io_parallel", hls_config=config
+    )
+    return next(layer for layer in hm.get_layers() if layer.class_name == "GRU")
+
+
+_W8 = {"weight": "fixed<8,1>", "bias": "fixed<8,1>", "recurrent_weight": "fixed<8,1>", "recurrent_bias": "fixed<8,1>"}
+
+
+@pytest.mark.parametrize(
+    ("types", "float_step"),
+    [
+        # the zoo recipe's: 8-bit quantizers, hls4ml's 32-bit accumulator (gate sums provably in range)
+        (
+            {"input": "fixed<8,4,RND_CONV,SAT>", "result": "fixed<8,1,RND_CONV,SAT>", "accum": "fixed<32,12>", **_W8},
+            True,
+        ),
+        # a narrower accumulator and a state rounding ties up
+        ({"input": "fixed<8,4,RND_CONV,SAT>", "result": "fixed<8,1,RND,SAT>", "accum": "fixed<24,8>", **_W8}, True),
+        # an accumulator that can overflow in the products: a cast after the GEMM, the int64 step
+        ({"input": "fixed<8,4,RND_CONV,SAT>", "result": "fixed<8,1,RND,SAT>", "accum": "fixed<14,6>", **_W8}, False),
+        # products dropping bits on a coarser accumulator: no float GEMM plan, the int64 step
+        ({"input": "fixed<16,6>", "result": "fixed<16,6>", "accum": "fixed<16,6>", **_W8}, False),
+    ],
+)
+def test_gru_float_step_equals_the_int_step(tmp_path, monkeypatch, types, float_step):
+    layer = _gru_layer(tmp_path / "gru", types)
+    fast = build_kernel(layer)
+    assert bool(getattr(fast, "float_in", False)) == float_step
+    monkeypatch.setattr(kernels_recurrent, "_gru_float_step", lambda *a, **k: None)
+    slow = build_kernel(layer)
+    x_t = fixed_type(layer, layer.get_input_variable().type.precision)
+    rng = np.random.default_rng(0)
+    x = rng.integers(x_t.min_mantissa, x_t.max_mantissa, (400, 5, 3), endpoint=True)
+    x[:20] = rng.choice([x_t.min_mantissa, x_t.max_mantissa], (20, 5, 3))  # saturate gates and state
+    x[20:40] = rng.integers(-4, 5, (20, 5, 3))  # near zero
+    got, want = fast(x), slow(x)
+    assert not np.issubdtype(want.dtype, np.floating)
+    assert np.array_equal(np.asarray(got).astype(np.int64), want)
+    assert len(np.unique(want)) > 20  # the outputs really vary (not all saturated or zero)
