@@ -101,16 +101,7 @@ def clean(model: onnx.ModelProto, source: str):
     ports = [i for i in model.graph.input]
     if len(ports) != 1:
         raise UsageError(f"{source}: expected exactly one input, found {len(ports)} ({[i.name for i in ports]})")
-    dims = ports[0].type.tensor_type.shape.dim
-    if len(dims) >= 1 and (dims[0].dim_param or dims[0].dim_value != 1):
-        dims[0].ClearField("dim_param")
-        dims[0].dim_value = 1
-        # an export with another batch size recorded it on every tensor: shapes are inferred again from batch 1
-        del model.graph.value_info[:]
-        for out in model.graph.output:
-            if out.type.tensor_type.shape.dim:
-                out.type.tensor_type.shape.dim[0].ClearField("dim_param")
-                out.type.tensor_type.shape.dim[0].dim_value = 1
+    _set_batch_one(model, ports[0])
     try:
         with quiet():
             mw = ModelWrapper(model).transform(FoldConstantPowLikeTorch())
@@ -531,6 +522,32 @@ def write_project(hls_dir: Path, meta: ProjectMeta, build) -> None:
             hls_model.write()
         write_json(tmp / META_FILE, asdict(meta))
         fix_project_paths(tmp, hls_dir)
+
+
+def _set_batch_one(model: onnx.ModelProto, port) -> None:
+    """The firmware takes one sample: an export traced with another (or a symbolic) batch size becomes batch 1."""
+    dims = port.type.tensor_type.shape.dim
+    if not dims or (not dims[0].dim_param and dims[0].dim_value == 1):
+        return
+    traced = dims[0].dim_value  # 0 when symbolic
+    dims[0].ClearField("dim_param")
+    dims[0].dim_value = 1
+    # an export with another batch size recorded it on every tensor: shapes are inferred again from batch 1
+    del model.graph.value_info[:]
+    for out in model.graph.output:
+        if out.type.tensor_type.shape.dim:
+            out.type.tensor_type.shape.dim[0].ClearField("dim_param")
+            out.type.tensor_type.shape.dim[0].dim_value = 1
+    if traced > 1:  # `x.view(x.shape[0], -1)` traced at batch N is a Reshape to the constant (N, ...)
+        from onnx import numpy_helper
+
+        targets = {n.input[1] for n in model.graph.node if n.op_type == "Reshape" and len(n.input) > 1}
+        for init in model.graph.initializer:
+            shape = numpy_helper.to_array(init) if init.name in targets else None
+            if shape is not None and shape.ndim == 1 and len(shape) > 1 and shape[0] == traced:
+                shape = shape.copy()
+                shape[0] = 1
+                init.CopyFrom(numpy_helper.from_array(shape, init.name))
 
 
 def _strip_initializer_inputs(model: onnx.ModelProto) -> onnx.ModelProto:
