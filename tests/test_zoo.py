@@ -25,7 +25,6 @@ QUICK = {
 }
 QUICK_PARAMS = {
     "dqn-cartpole": {"train.params": {"steps_per_epoch": 300, "warmup": 100, "eval_episodes": 2}},
-    "gan-digits": {"train.epochs": 1},
     # the perceptron rule needs its passes over the 4-row truth table to learn AND/OR/NAND (cheap)
     "perceptron-logic": {"train.epochs": 20},
     # Narrower layers of the same kinds keep the csim compiles short (the layer kinds are what is tested).
@@ -35,6 +34,10 @@ QUICK_PARAMS = {
     "dlt-sae-digits": {"model.params.hidden": [16], "train.params.pretrain_epochs": 2},
     "dlt-dbn-digits": {"model.params.hidden": [16, 16], "train.params.pretrain_epochs": 2},
     "dlt-cnn-digits": {"model.params.channels": [3, 4]},
+    "alexnet-digits": {"model.params.channels": [8, 16, 16], "model.params.hidden": [32, 32]},
+    "vgg-digits": {"model.params.blocks": [[4, 4], [8, 8]], "model.params.hidden": [32]},
+    "resnet-digits": {"model.params.channels": 8},
+    "gan-digits": {"train.epochs": 1, "model.params.channels": [16, 8]},
 }
 
 
