@@ -81,6 +81,25 @@ def project_hash(hls_dir: Path) -> str:
     return h.hexdigest()
 
 
+def rebatch_reshapes(graph, old: int, new: int) -> None:
+    """Reshapes of data to a constant shape led by batch `old` (`x.view(x.shape[0], -1)` traced at that batch)
+    lead with batch `new` instead: each gets its own new shape constant (a shared one may serve others)."""
+    from onnx import numpy_helper
+
+    if old == new:
+        return
+    inits = {i.name: i for i in graph.initializer}
+    for node in graph.node:
+        if node.op_type != "Reshape" or len(node.input) < 2 or node.input[0] in inits or node.input[1] not in inits:
+            continue
+        shape = numpy_helper.to_array(inits[node.input[1]])
+        if shape.ndim != 1 or len(shape) < 2 or shape[0] != old:
+            continue
+        name = f"{node.output[0]}_shape_batch{new}"
+        graph.initializer.append(numpy_helper.from_array(np.array([new, *shape[1:]], dtype=np.int64), name))
+        node.input[1] = name
+
+
 @contextlib.contextmanager
 def quiet():
     """hls4ml and qonnx print progress to stdout and warn freely; the CLI owns the terminal."""
@@ -95,6 +114,16 @@ def _producers(layer) -> list:
     return [by_output[name] for name in layer.inputs if name in by_output]
 
 
+def _patch_once(owner, name: str, wrap) -> None:
+    """Replace `owner.name` by `wrap(original)` once per process (the wrapper carries fpgadl's mark)."""
+    original = getattr(owner, name)
+    if getattr(original, "_fpgadl_patch", False):
+        return
+    patched = wrap(original)
+    patched._fpgadl_patch = True
+    setattr(owner, name, patched)
+
+
 def patch_hls4ml_da() -> None:
     """hls4ml 1.3's distributed-arithmetic pass finds a layer's producers by assuming tensor name == layer
     name, which the ONNX front end never satisfies (tensors are '<node>_out0'); it only needs the producer
@@ -102,28 +131,33 @@ def patch_hls4ml_da() -> None:
     from hls4ml.backends.vivado.passes import distributed_arithmetic
 
     distributed_arithmetic.get_input_layers = _producers
-    codegen = distributed_arithmetic.DistributedArithmeticCodegen
-    if not getattr(codegen.transform, "_keeps_constants", False):
-        codegen.transform = _keeping_constants(codegen.transform)
+    _patch_once(distributed_arithmetic.DistributedArithmeticCodegen, "transform", _keeping_constants)
 
 
-def patch_hls4ml_depthwise_fusion() -> None:
-    """hls4ml 1.3's BatchNorm fusion takes a depthwise conv for an unquantized one (its weight quantizer is
-    kept as `depthwise_quantizer`, not `weight_quantizer`) and multiplies a following scale (an ApplyAlpha)
-    into its weights: integer weights become rounded floats, or the shapes do not broadcast (a crash).
-    The scale stays a layer of its own after a depthwise conv."""
+def patch_hls4ml_bn_fusion() -> None:
+    """hls4ml 1.3's BatchNorm fusion (`FuseBatchNormalization.match`), two defects:
+    - it takes a depthwise conv for an unquantized one (its weight quantizer is kept as `depthwise_quantizer`,
+      not `weight_quantizer`) and multiplies a following scale (an ApplyAlpha) into its weights: integer
+      weights become rounded floats, or the shapes do not broadcast (a crash). The scale stays a layer of its
+      own after a depthwise conv.
+    - it reads `data_unquantized`, which weights made from a QONNX Quant lack (AttributeError on bnn_pynq's
+      TFC-2W2A once its input port is the quantizer's type): such a layer keeps its BatchNorm, as hls4ml does
+      for quantized weights it can read."""
     from hls4ml.model.layers import DepthwiseConv1D, DepthwiseConv2D
     from hls4ml.model.optimizer.passes.bn_fuse import FuseBatchNormalization
 
-    match = FuseBatchNormalization.match
-    if getattr(match, "_skips_depthwise", False):
-        return
+    def wrap(match):
+        def guarded(self, node):
+            if isinstance(node.get_input_node(), (DepthwiseConv1D, DepthwiseConv2D)):
+                return False
+            try:
+                return match(self, node)
+            except AttributeError:
+                return False
 
-    def skipping_depthwise(self, node):
-        return not isinstance(node.get_input_node(), (DepthwiseConv1D, DepthwiseConv2D)) and match(self, node)
+        return guarded
 
-    skipping_depthwise._skips_depthwise = True
-    FuseBatchNormalization.match = skipping_depthwise
+    _patch_once(FuseBatchNormalization, "match", wrap)
 
 
 def patch_hls4ml_resize() -> None:
@@ -134,24 +168,22 @@ def patch_hls4ml_resize() -> None:
     the input shape and the (N, H, W, C) scales. A Resize behind a Transpose keeps hls4ml's reading."""
     from hls4ml.model.layers import Resize, Transpose
 
-    initialize = Resize.initialize
-    if getattr(initialize, "_channels_last", False):
-        return
+    def wrap(initialize):
+        def channels_last(self):
+            inp = self.get_input_variable()
+            scales = self.get_input_node(self.inputs[2]) if len(self.inputs) == 3 else None
+            if len(inp.shape) != 3 or scales is None or isinstance(self.get_input_node(), Transpose):
+                return initialize(self)
+            (h, w, c), s = inp.shape, scales.get_attr("value")
+            out = [int(h * s[1]), int(w * s[2]), int(c * s[3])]
+            for key, value in zip(("in_height", "in_width", "out_height", "out_width", "n_chan"), (h, w, *out)):
+                self.set_attr(key, value)
+            self.set_attr("data_format", "channels_last")
+            self.add_output_variable(out, precision=inp.type.precision)
 
-    def channels_last(self):
-        inp = self.get_input_variable()
-        scales = self.get_input_node(self.inputs[2]) if len(self.inputs) == 3 else None
-        if len(inp.shape) != 3 or scales is None or isinstance(self.get_input_node(), Transpose):
-            return initialize(self)
-        (h, w, c), s = inp.shape, scales.get_attr("value")
-        out = [int(h * s[1]), int(w * s[2]), int(c * s[3])]
-        for key, value in zip(("in_height", "in_width", "out_height", "out_width", "n_chan"), (h, w, *out)):
-            self.set_attr(key, value)
-        self.set_attr("data_format", "channels_last")
-        self.add_output_variable(out, precision=inp.type.precision)
+        return channels_last
 
-    channels_last._channels_last = True
-    Resize.initialize = channels_last
+    _patch_once(Resize, "initialize", wrap)
 
 
 def _keeping_constants(transform):
@@ -164,7 +196,6 @@ def _keeping_constants(transform):
         node.set_attr("da_bias", None if bias is None else np.array(bias.data, copy=True))
         return transform(self, model, node)
 
-    wrapped._keeps_constants = True
     return wrapped
 
 
@@ -176,56 +207,36 @@ def patch_hls4ml_binary_dense() -> None:
     from hls4ml.backends.vivado.passes import bn_quant
     from hls4ml.model.types import XnorPrecisionType
 
-    cls = bn_quant.QuantizeDenseOutput
-    if getattr(cls.transform, "_keeps_xnor", False):
-        return
-    original = cls.transform
+    def wrap(original):
+        def transform(self, model, node):
+            weight, bias = node.weights["weight"], node.weights.get("bias")
+            if bias is not None and np.any(np.asarray(bias.data) != 0):
+                return False
+            already = isinstance(weight.type.precision, XnorPrecisionType)
+            data = np.array(weight.data, copy=True)
+            changed = original(self, model, node)
+            if already:
+                weight.data = data
+            return changed
 
-    def transform(self, model, node):
-        weight, bias = node.weights["weight"], node.weights.get("bias")
-        if bias is not None and np.any(np.asarray(bias.data) != 0):
-            return False
-        already = isinstance(weight.type.precision, XnorPrecisionType)
-        data = np.array(weight.data, copy=True)
-        changed = original(self, model, node)
-        if already:
-            weight.data = data
-        return changed
+        return transform
 
-    transform._keeps_xnor = True
-    cls.transform = transform
-    _patch_bn_fuse_match()
+    _patch_once(bn_quant.QuantizeDenseOutput, "transform", wrap)
 
 
-def _patch_bn_fuse_match() -> None:
-    """hls4ml 1.3's `fuse_batch_norm` reads `data_unquantized`, which weights made from a QONNX Quant lack
-    (AttributeError on bnn_pynq's TFC-2W2A once its input port is the quantizer's type): such a Dense keeps
-    its BatchNorm, as hls4ml does for quantized weights it can read."""
-    from hls4ml.model.optimizer.passes import bn_fuse
-
-    cls = bn_fuse.FuseBatchNormalization
-    if getattr(cls.match, "_tolerant", False):
-        return
-    original = cls.match
-
-    def match(self, node):
-        try:
-            return original(self, node)
-        except AttributeError:
-            return False
-
-    match._tolerant = True
-    cls.match = match
+def patch_hls4ml() -> None:
+    """Every hls4ml 1.3 fix above, applied once per process before a conversion."""
+    patch_hls4ml_da()
+    patch_hls4ml_bn_fusion()
+    patch_hls4ml_resize()
+    patch_hls4ml_binary_dense()
 
 
 def hls_model_from(mw, meta_like: dict, output_dir: Path):
     """Run hls4ml's conversion (front end + optimizer passes); nothing is compiled."""
     import hls4ml
 
-    patch_hls4ml_da()
-    patch_hls4ml_depthwise_fusion()
-    patch_hls4ml_resize()
-    patch_hls4ml_binary_dense()
+    patch_hls4ml()
     with quiet():
         return hls4ml.converters.convert_from_onnx_model(
             mw,
