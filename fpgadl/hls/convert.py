@@ -31,6 +31,7 @@ from fpgadl.hls.project import (
     fix_project_paths,
     hls_model_from,
     quiet,
+    rebatch_reshapes,
 )
 from fpgadl.hls.rewrites import CHANNEL_SCALES_KEY
 from fpgadl.hls.thresholds import exact_batchnorms, float32_batchnorms
@@ -193,16 +194,16 @@ BIPOLAR_INPUT_PORT = "fixed<16,6,TRN,SAT>"
 PORT_COMMUTING_OPS = ("Transpose", "Reshape", "Flatten", "Relu")
 
 
-def input_data_tensor(mw) -> str:
-    """The graph input, or the tensor after the port-commuting ops it alone feeds (bnn_pynq's and FINN's
+def port_tensors(mw) -> list[str]:
+    """The graph input and the outputs of the port-commuting ops it alone feeds (bnn_pynq's and FINN's
     models flatten before the input quantizer, FINN's QuantReLU exports a Relu before it; channels-last
-    conversion adds a Transpose): where the quantizer sits."""
-    tensor = mw.graph.input[0].name
+    conversion adds a Transpose); the last one is where the input quantizer sits."""
+    tensors = [mw.graph.input[0].name]
     while True:
-        consumers = mw.find_consumers(tensor) or []
+        consumers = mw.find_consumers(tensors[-1]) or []
         if len(consumers) != 1 or consumers[0].op_type not in PORT_COMMUTING_OPS:
-            return tensor
-        tensor = consumers[0].output[0]
+            return tensors
+        tensors.append(consumers[0].output[0])
 
 
 def input_port_type(mw, quants: list[QuantInfo]) -> tuple[str | None, bool]:
@@ -211,7 +212,7 @@ def input_port_type(mw, quants: list[QuantInfo]) -> tuple[str | None, bool]:
     With a power-of-two scale the port is the quantizer itself (same width, rounding and clamping). With
     another scale no ap type equals it; the port then covers the quantizer's range with extra fractional
     bits and saturates, so out-of-range inputs clamp instead of wrapping."""
-    inp = input_data_tensor(mw)
+    inp = port_tensors(mw)[-1]  # where the input quantizer sits
     if any(n.op_type == "BipolarQuant" for n in mw.find_consumers(inp) or []):
         return BIPOLAR_INPUT_PORT, True
     first = [n for n in mw.find_consumers(inp) or [] if n.op_type == "Quant"]
@@ -539,15 +540,7 @@ def _set_batch_one(model: onnx.ModelProto, port) -> None:
             out.type.tensor_type.shape.dim[0].ClearField("dim_param")
             out.type.tensor_type.shape.dim[0].dim_value = 1
     if traced > 1:  # `x.view(x.shape[0], -1)` traced at batch N is a Reshape to the constant (N, ...)
-        from onnx import numpy_helper
-
-        targets = {n.input[1] for n in model.graph.node if n.op_type == "Reshape" and len(n.input) > 1}
-        for init in model.graph.initializer:
-            shape = numpy_helper.to_array(init) if init.name in targets else None
-            if shape is not None and shape.ndim == 1 and len(shape) > 1 and shape[0] == traced:
-                shape = shape.copy()
-                shape[0] = 1
-                init.CopyFrom(numpy_helper.from_array(shape, init.name))
+        rebatch_reshapes(model.graph, traced, 1)
 
 
 def _strip_initializer_inputs(model: onnx.ModelProto) -> onnx.ModelProto:

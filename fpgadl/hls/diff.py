@@ -120,17 +120,11 @@ def _port_side(mw) -> set[str]:
     """The graph input and the layout ops' outputs between it and an input quantizer (bnn_pynq flattens
     first): in the firmware these already hold the port's cast values, in the reference the raw input, so
     comparing them would name the input as the first divergence on every off-grid row."""
-    from fpgadl.hls.convert import input_data_tensor
+    from fpgadl.hls.convert import port_tensors
 
-    end = input_data_tensor(mw)
-    quantized = any(n.op_type in ("Quant", "BipolarQuant") for n in mw.find_consumers(end) or [])
-    if end == mw.graph.input[0].name or not quantized:
-        return set()
-    tensors, tensor = {mw.graph.input[0].name}, mw.graph.input[0].name
-    while tensor != end:
-        tensor = mw.find_consumers(tensor)[0].output[0]
-        tensors.add(tensor)
-    return tensors
+    tensors = port_tensors(mw)
+    quantized = any(n.op_type in ("Quant", "BipolarQuant") for n in mw.find_consumers(tensors[-1]) or [])
+    return set(tensors) if len(tensors) > 1 and quantized else set()
 
 
 def _is_constant(mw, tensor: str) -> bool:

@@ -20,7 +20,7 @@ import numpy as np
 from fpgadl.core.artifacts import write_json
 from fpgadl.core.errors import UsageError
 from fpgadl.hls.hostops import invert_host_ops
-from fpgadl.hls.project import META_FILE, ProjectMeta, quiet
+from fpgadl.hls.project import META_FILE, ProjectMeta, quiet, rebatch_reshapes
 
 ROWS_PER_KIND = 500  # four kinds: >= 2,000 generated inputs per model
 DIFF_ROWS = 8  # mismatching rows handed to the layer-by-layer diff (per-sample qonnx execution is slow)
@@ -71,7 +71,9 @@ def reference_outputs(model_path: Path, x_firmware: np.ndarray) -> np.ndarray:
                 continue
             if len(dims) and dims[0].dim_value == 1:
                 dims[0].dim_value = len(x)
-        _batch_reshapes(mw, len(x))
+        # bnn_pynq's `x.view(1, -1)` exports as [1, -1]: batched, the reference runs all rows at once (2,000
+        # single-row qonnx runs took ~220 s on a TFC, one batch < 1 s)
+        rebatch_reshapes(mw.graph, 1, len(x))
         try:
             y = execute_onnx(mw, {name: x})[out]
             if len(y) == len(x):
@@ -80,18 +82,6 @@ def reference_outputs(model_path: Path, x_firmware: np.ndarray) -> np.ndarray:
             pass
         mw = ModelWrapper(str(model_path))
         return np.concatenate([execute_onnx(mw, {name: x[i : i + 1]})[out].reshape(1, -1) for i in range(len(x))])
-
-
-def _batch_reshapes(mw, batch: int) -> None:
-    """Reshape shapes written for batch 1 (bnn_pynq's `x.view(1, -1)` exports as [1, -1]) take the batch, so
-    the reference runs all rows at once: 2,000 single-row qonnx runs took ~220 s on a TFC, one batch < 1 s."""
-    for node in mw.graph.node:
-        shape = mw.get_initializer(node.input[1]) if node.op_type == "Reshape" else None
-        if shape is None or len(shape) < 2 or shape[0] != 1 or mw.get_initializer(node.input[0]) is not None:
-            continue
-        batched = mw.make_new_valueinfo_name()
-        mw.set_initializer(batched, np.array([batch, *shape[1:]], dtype=np.int64))
-        node.input[1] = batched
 
 
 def _measure(ref: np.ndarray, got: np.ndarray) -> dict:
