@@ -51,6 +51,11 @@ class RunConfig:
     def engines(self) -> list[str]:
         return list(RUN_ENGINE_SETS[self.engine])
 
+    @property
+    def stress_compared(self) -> bool:
+        """Whether the emulate stage compares its two engines on stress inputs (metrics/stress.json)."""
+        return len(self.engines) > 1 and self.stress > 0
+
 
 class RunDir:
     """A run directory (docs/design.md, "Run directory"): every file a run writes is named here, once.

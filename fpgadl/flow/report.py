@@ -83,7 +83,7 @@ def build_report(run: RunDir, cfg: RunConfig) -> dict:
     metrics = {e: _load(run / f"metrics/{e}.json") for e in preds}
     pairs = {f"{a}|{b}": compare(preds[a], preds[b]) for a, b in itertools.combinations(preds, 2)}
 
-    stress = _load(run / RunDir.STRESS) if len(cfg.engines) > 1 and cfg.stress else None
+    stress = _load(run / RunDir.STRESS) if cfg.stress_compared else None
     exact_expected = bool(meta.get("exact"))
     checks = equality_checks(preds, pairs, exact_expected, stress)
     emulated = next((e for e in ("fast", "csim") if e in metrics), None)

@@ -150,8 +150,6 @@ def convert_stage(run: RunDir, cfg: RunConfig) -> None:
 
 
 # ---------------------------------------------------------------- emulate
-
-
 def stress_inputs(x: np.ndarray, n: int = STRESS_SAMPLES, seed: int = 0) -> np.ndarray:
     """Test-split samples scaled by up to +-8x plus noise: in range, on the edges and far outside it."""
     rng = np.random.default_rng(seed)
@@ -164,9 +162,11 @@ def stress_inputs(x: np.ndarray, n: int = STRESS_SAMPLES, seed: int = 0) -> np.n
 
 def emulate_stage(run: RunDir, cfg: RunConfig) -> None:
     from fpgadl.hls.engines import check_input, open_engine
+    from fpgadl.hls.testbench import TB_STRESS_SAMPLES, write_tb_data
 
     x = np.load(run / X_TEST)
     stress = stress_inputs(x, cfg.stress)
+    tb_x = np.concatenate([x, stress[:TB_STRESS_SAMPLES]])  # the vendor bench's expectations, from the twin
     stress_out = {}
     for name in cfg.engines:
         t0 = time.perf_counter()
@@ -175,13 +175,14 @@ def emulate_stage(run: RunDir, cfg: RunConfig) -> None:
         try:
             xs = check_input(x, engine.meta, "test split")
             predict_and_record(run, cfg, name, engine.predict, xs, setup_seconds=round(setup, 3))
-            if len(cfg.engines) > 1 and cfg.stress:
+            if cfg.stress_compared:
                 stress_out[name] = engine.predict(check_input(stress, engine.meta, "stress inputs"))
+            if name == "fast":  # the twin already open (building one converts the project again)
+                write_tb_data(run / RunDir.HLS, tb_x, engine)
         finally:
             engine.close()
-    from fpgadl.hls.testbench import TB_STRESS_SAMPLES, write_tb_data
-
-    write_tb_data(run / RunDir.HLS, np.concatenate([x, stress[:TB_STRESS_SAMPLES]]))  # the vendor bench's expectations
+    if "fast" not in cfg.engines:
+        write_tb_data(run / RunDir.HLS, tb_x)
     if len(stress_out) == 2:  # fast and the engine checked against it (csim or verilator)
         from fpgadl.flow.report import compare
 
@@ -213,8 +214,7 @@ def _pred(cfg: RunConfig) -> list[str]:
 
 
 def _stress(c: RunConfig) -> list[str]:
-    """The stress comparison's file, when the emulate stage runs two engines on stress inputs."""
-    return [RunDir.STRESS] if len(c.engines) > 1 and c.stress else []
+    return [RunDir.STRESS] if c.stress_compared else []
 
 
 STAGE_LIST = [
