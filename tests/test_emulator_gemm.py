@@ -132,6 +132,14 @@ def test_products_rounded_onto_a_coarser_wrapping_accumulator(divisible):
     ],
 )
 def test_float_conv_cores_equal_the_patch_reference(in_shape, kernel, stride, pads):
+    arith, idx, x, want = _conv_case(in_shape, kernel, stride, pads)
+    core = _float_conv_core(arith, idx, int(np.prod(in_shape)))
+    assert np.array_equal(to_int64(core(x)), want)
+
+
+def _conv_case(in_shape, kernel, stride, pads):
+    """A convolution's dense arithmetic (8-bit unsigned inputs, wide enough accumulator), its im2col index,
+    30 inputs and the expected outputs from the per-patch reference."""
     x_t = FixedType(8, 2, False)
     idx, _ = im2col_index(in_shape, kernel, stride, pads)
     patch = idx.shape[1]
@@ -141,12 +149,10 @@ def test_float_conv_cores_equal_the_patch_reference(in_shape, kernel, stride, pa
     arith = DenseArithmetic(
         _Layer(), x_t, w, FixedType(8, 1), rng.integers(-99, 99, 6), FixedType(16, 6), accum_t, accum_t
     )
-    core = _float_conv_core(arith, idx, int(np.prod(in_shape)))
     x = rng.integers(0, 256, (30, *in_shape))
-    flat = x.reshape(30, -1)
-    cols = np.where(idx < 0, 0, flat[:, np.where(idx < 0, 0, idx)]).reshape(-1, patch)
+    cols = np.where(idx < 0, 0, x.reshape(30, -1)[:, np.where(idx < 0, 0, idx)]).reshape(-1, patch)
     want = _reference(cols, w, x_t.frac + 7, arith.b_acc, accum_t, accum_t).reshape(30, -1)
-    assert np.array_equal(to_int64(core(x)), want)
+    return arith, idx, x, want
 
 
 @pytest.mark.parametrize(
@@ -187,19 +193,8 @@ def test_split_per_product_truncation_at_its_dtype_boundaries(k, wmax, n_in, dty
     ],
 )
 def test_strided_conv_core_equals_the_patch_reference(in_shape, kernel, stride, pads):
-    x_t = FixedType(8, 2, False)
-    idx, _ = im2col_index(in_shape, kernel, stride, pads)
-    patch = idx.shape[1]
-    rng = np.random.default_rng(patch)
-    w = rng.integers(-128, 128, (patch, 6))
-    accum_t = FixedType(24, 24 - (x_t.frac + 7))
-    arith = DenseArithmetic(
-        _Layer(), x_t, w, FixedType(8, 1), rng.integers(-99, 99, 6), FixedType(16, 6), accum_t, accum_t
-    )
+    arith, _, x, want = _conv_case(in_shape, kernel, stride, pads)
     core = _strided_conv_core(arith, in_shape, kernel, stride, pads)
-    x = rng.integers(0, 256, (30, *in_shape))
-    cols = np.where(idx < 0, 0, x.reshape(30, -1)[:, np.where(idx < 0, 0, idx)]).reshape(-1, patch)
-    want = _reference(cols, w, x_t.frac + 7, arith.b_acc, accum_t, accum_t).reshape(30, -1)
     assert np.array_equal(to_int64(core(x)), want)
     assert np.array_equal(to_int64(core(x.astype(np.float32))), want)  # float mantissas from a float producer
 
