@@ -59,7 +59,9 @@ class ProjectMeta:
     static_exact: bool | None = None  # what the ops and types allow, before the probe measured it
     probe: dict | None = None  # fpgadl.hls.probe: QONNX reference vs fast engine on generated inputs
     audit: list[dict] | None = None  # fpgadl.hls.audit: types widened so nothing can overflow
-    verdict: str | None = None  # "exact" | "exact-except-float32" | "twin-only" (fast == csim only)
+    # constants the exporter folded with arithmetic torch may not share (fpgadl.hls.folded)
+    folded_constants: list[str] | None = None
+    verdict: str | None = None  # "exact" | "exact-except-float32" | "exact-vs-export" | "twin-only" (fast == csim)
     verdict_reason: str | None = None
     fpgadl_version: str = "0.1.0"
 
@@ -84,6 +86,7 @@ def project_hash(hls_dir: Path) -> str:
 def rebatch_reshapes(graph, old: int, new: int) -> None:
     """Reshapes of data to a constant shape led by batch `old` (`x.view(x.shape[0], -1)` traced at that batch)
     lead with batch `new` instead: each gets its own new shape constant (a shared one may serve others)."""
+    import onnx
     from onnx import numpy_helper
 
     if old == new:
@@ -97,6 +100,8 @@ def rebatch_reshapes(graph, old: int, new: int) -> None:
             continue
         name = f"{node.output[0]}_shape_batch{new}"
         graph.initializer.append(numpy_helper.from_array(np.array([new, *shape[1:]], dtype=np.int64), name))
+        # with its value_info: qonnx's node-by-node execution builds each node's model from those
+        graph.value_info.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.INT64, [len(shape)]))
         node.input[1] = name
 
 
