@@ -214,9 +214,7 @@ def test_unsupported_op_is_refused_fast_with_one_line(d):
 
 def test_activation_only_model_compiles_and_equals_torch(d):
     a8, _, u8 = _quants()
-    net = torch.nn.Sequential(
-        qnn.QuantIdentity(act_quant=a8, return_quant_tensor=True), qnn.QuantReLU(act_quant=u8)
-    )
+    net = torch.nn.Sequential(qnn.QuantIdentity(act_quant=a8, return_quant_tensor=True), qnn.QuantReLU(act_quant=u8))
     net.train()
     with torch.no_grad():
         net(torch.randn(64, 16) * 2)
@@ -257,3 +255,28 @@ def test_average_pool_outside_a_power_of_two_window_is_refused_in_the_preflight(
     preflight(pool([2, 2]), "m.onnx")
     with pytest.raises(UsageError, match=r"m\.onnx: node 'my_pool' is an AveragePool over \[3, 3\].*power-of-two"):
         preflight(pool([3, 3]), "m.onnx")
+
+
+def test_the_probes_reference_runs_a_batch_1_reshape_as_one_batch(tmp_path, monkeypatch):
+    """bnn_pynq's `x.view(x.shape[0], -1)` exports as Reshape to the constant [1, -1]; the reference must run
+    all probe rows at once (row by row, a TFC's 2,000 rows took 220 s, and silently: the results agree)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from qonnx.core import onnx_exec
+
+    from fpgadl.hls import probe
+
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"])],
+        "view",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6])],
+        [numpy_helper.from_array(np.array([1, -1], dtype=np.int64), "shape")],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "view.onnx"))
+    calls = []
+    real = onnx_exec.execute_onnx
+    monkeypatch.setattr(onnx_exec, "execute_onnx", lambda *a, **k: calls.append(1) or real(*a, **k))
+    x = np.arange(5 * 6, dtype=np.float32).reshape(5, 2, 3)
+    assert np.array_equal(probe.reference_outputs(tmp_path / "view.onnx", x), x.reshape(5, 6))
+    assert len(calls) == 1
