@@ -108,6 +108,7 @@ def hls(
     synth: bool = False,
     cosim: bool = False,
     sample: np.ndarray | None = None,
+    expect: np.ndarray | None = None,
     strict: bool = False,
     warn: Callable[[str], None] = print,
     **options: Any,
@@ -117,7 +118,9 @@ def hls(
     `options` are fields of fpgadl.core.options.HlsOptions (board, part, part_resources, io_type,
     strategy, reuse_factor, clock_period_ns, fit, ceiling, target_latency_cycles, target_ii); `fit`
     chooses per-layer reuse factor and strategy to meet the targets within `ceiling` of every resource;
-    `synth` runs the vendor's HLS synthesis (vitis_hls / vivado_hls must be on PATH)."""
+    `synth` runs the vendor's HLS synthesis (vitis_hls / vivado_hls must be on PATH). `sample` adds inputs to
+    the exactness probe; `expect` (the model's own outputs on `sample`, from torch) makes the verdict a
+    claim against the model, not only against the exported file."""
     from fpgadl.core.options import hls_options
     from fpgadl.hls.convert import convert
 
@@ -127,6 +130,11 @@ def hls(
     out = Path(out) if out else Path("build") / f"{model.name.split('.')[0]}-hls"
     if cosim and not synth:
         raise UsageError("--cosim needs --synth (co-simulation runs the synthesized RTL)")
+    if expect is not None and (sample is None or len(expect) != len(sample)):
+        raise UsageError(
+            "--expect needs --sample with one input row per expected output row "
+            f"(got {'no --sample' if sample is None else f'{len(sample)} sample rows'}, {len(expect)} expected rows)"
+        )
     meta = convert(model, out, opts, warn=warn)
     from fpgadl.flow.report_html import write_project_html
     from fpgadl.hls.engines import FastEngine
@@ -134,7 +142,7 @@ def hls(
 
     # one twin for the probe, the test bench data and the report: each hls4ml conversion costs seconds
     engine = FastEngine(out) if meta.frontend == "onnx" else None
-    meta = _probe(out, meta, sample, strict, warn, engine)
+    meta = _probe(out, meta, (sample, expect), strict, warn, engine)
     x = generated_inputs(meta)
     write_tb_data(out, x, engine)  # the vendor test bench checks against the twin
     write_project_html(out, x, engine)
@@ -150,23 +158,37 @@ def verdict_line(meta) -> str:
     return summary_line(meta)
 
 
-def _probe(out: Path, meta, sample: np.ndarray | None, strict: bool, warn: Callable[[str], None], engine=None):
-    """Measure exactness against the QONNX reference (fpgadl.hls.probe); --strict fails on a mismatch."""
+def _probe(out: Path, meta, sample_expect: tuple, strict: bool, warn: Callable[[str], None], engine=None):
+    """Measure exactness against the QONNX reference and the user's expected outputs (fpgadl.hls.probe);
+    --strict fails on a mismatch with either."""
     from fpgadl.core.errors import CheckFailed
     from fpgadl.hls.probe import record_probe, summary_line
 
     if meta.frontend != "onnx":
         return meta
-    meta = record_probe(out, sample, engine)
+    sample, expect = sample_expect
+    meta = record_probe(out, sample, engine, expect)
     p = meta.probe
+    expected = p.get("expected") or {"rows": 0, "identical_rows": 0, "max_abs_diff": 0.0}
     if p["identical_rows"] != p["rows"]:
         warn(f"warning: the firmware differs from the QONNX reference: {summary_line(meta)}")
-        if strict:
-            raise CheckFailed(
-                f"{out}: not exact: {p['rows'] - p['identical_rows']} of {p['rows']} probe rows differ from the "
-                f"QONNX reference (max |diff| {p['max_abs_diff']:.3g}, first at layer {p['first_divergent_layer']})"
-            )
+    if expected["identical_rows"] != expected["rows"]:
+        warn(f"warning: the firmware differs from the --expect outputs: {summary_line(meta)}")
+    if strict and p["identical_rows"] != p["rows"]:
+        raise CheckFailed(
+            f"{out}: not exact: {p['rows'] - p['identical_rows']} of {p['rows']} probe rows differ from the "
+            f"QONNX reference (max |diff| {p['max_abs_diff']:.3g}, first at layer {p['first_divergent_layer']})"
+        )
+    if strict and expected["identical_rows"] != expected["rows"]:
+        raise CheckFailed(
+            f"{out}: not exact: {expected['rows'] - expected['identical_rows']} of {expected['rows']} --sample rows "
+            f"differ from --expect (max |diff| {expected['max_abs_diff']:.3g}){_folded_hint(meta)}"
+        )
     return meta
+
+
+def _folded_hint(meta) -> str:
+    return f"; the exporter folded {'; '.join(meta.folded_constants)}" if meta.folded_constants else ""
 
 
 VENDOR_TOOLS = ("vitis_hls", "vivado_hls")

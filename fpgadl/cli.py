@@ -193,6 +193,9 @@ def hls(
         bool, typer.Option("--cosim", help="with --synth: RTL co-simulation, checked against the fast engine")
     ] = False,
     sample: Annotated[Path | None, typer.Option("--sample", help=".npy inputs the exactness probe adds")] = None,
+    expect: Annotated[
+        Path | None, typer.Option("--expect", help=".npy: your model's outputs on --sample (torch), checked exactly")
+    ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="exit 1 if the probe finds any difference")] = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
@@ -223,6 +226,7 @@ def hls(
         synth=synth,
         cosim=cosim,
         sample=api.load_array(sample, "--sample") if sample else None,
+        expect=api.load_array(expect, "--expect") if expect else None,
         strict=strict,
         warn=ui.warn,
     )

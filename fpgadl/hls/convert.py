@@ -22,6 +22,7 @@ from fpgadl.core.artifacts import atomic_dir, write_json
 from fpgadl.core.errors import UsageError
 from fpgadl.core.options import HlsOptions
 from fpgadl.hls.audit import apply_static_verdict, audit_conversion
+from fpgadl.hls.folded import inexact_folds
 from fpgadl.hls.hostops import POST_METADATA_KEY, describe, host_ops_of
 from fpgadl.hls.preflight import preflight
 from fpgadl.hls.project import (
@@ -362,6 +363,7 @@ def convert(onnx_path: Path, hls_dir: Path, opts: HlsOptions, warn=print) -> Pro
     source = str(onnx_path)
     original = load_onnx(onnx_path)
     onnx_input = original.graph.input[0].name if original.graph.input else ""
+    folds = inexact_folds(original)  # before the initializer inputs (which carry the metadata) are dropped
     original = _strip_initializer_inputs(original)
     preflight(original, source)
     mw = clean(onnx.ModelProto.FromString(original.SerializeToString()), source)
@@ -404,6 +406,12 @@ def convert(onnx_path: Path, hls_dir: Path, opts: HlsOptions, warn=print) -> Pro
     host_post_ops = host_ops_of(mw, POST_METADATA_KEY)
     if host_post_ops:
         warn(f"note: post-processing after the last layer runs on the host in float32: {describe(host_post_ops)}")
+    if folds:
+        warn(
+            "note: the exporter folded constants torch computes at run time with its own float32 arithmetic; "
+            "exact against the file until --sample/--expect (torch's outputs) confirm torch's values: "
+            + "; ".join(folds)
+        )
     if input_type is None:
         warn("warning: the model has no input quantizer; inputs are cast to hls4ml's default type ap_fixed<16,6>")
 
@@ -422,6 +430,7 @@ def convert(onnx_path: Path, hls_dir: Path, opts: HlsOptions, warn=print) -> Pro
         quant_nodes=[asdict(q) for q in quants],
         host_ops=host_ops or None,
         host_post_ops=host_post_ops or None,
+        folded_constants=folds or None,
     )
     apply_static_verdict(meta, mw, warn)
     _float32_batchnorm_verdict(meta, float32_bn, warn)

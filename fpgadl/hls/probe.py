@@ -97,9 +97,10 @@ def _measure(ref: np.ndarray, got: np.ndarray) -> dict:
     }
 
 
-def run_probe(hls_dir: Path, sample: np.ndarray | None = None, engine=None) -> dict:
+def run_probe(hls_dir: Path, sample: np.ndarray | None = None, engine=None, expect: np.ndarray | None = None) -> dict:
     """Probe a converted project (with `engine`, its already open fast engine); returns the measured
-    verdict (also per input kind)."""
+    verdict (also per input kind), and with `expect` (the user's model's own outputs on `sample`) the
+    firmware measured against them too."""
     from fpgadl.hls.diff import qonnx_diff
     from fpgadl.hls.engines import check_input, from_firmware_layout, open_engine, to_firmware_layout
 
@@ -118,6 +119,9 @@ def run_probe(hls_dir: Path, sample: np.ndarray | None = None, engine=None) -> d
     for kind, rows in kinds.items():
         verdict["by_kind"][kind] = _measure(ref[offset : offset + len(rows)], got[offset : offset + len(rows)])
         offset += len(rows)
+    if expect is not None:
+        rows = slice(len(x) - len(sample), len(x))
+        verdict["expected"] = _measure(check_expected(expect, sample, meta), got[rows])
     verdict["first_divergent_layer"] = None
     bad = np.flatnonzero(~np.all(ref.reshape(len(x), -1) == got.reshape(len(x), -1), axis=1))
     if len(bad):
@@ -128,19 +132,37 @@ def run_probe(hls_dir: Path, sample: np.ndarray | None = None, engine=None) -> d
     return verdict
 
 
-def record_probe(hls_dir: Path, sample: np.ndarray | None = None, engine=None) -> ProjectMeta:
-    """Run the probe and write its verdict into the project's fpgadl.json: `exact` = static AND measured."""
+def check_expected(expect: np.ndarray, sample: np.ndarray | None, meta: ProjectMeta) -> np.ndarray:
+    """The user's expected outputs, one row per --sample row, each the model's output size."""
+    if sample is None:
+        raise UsageError("--expect needs --sample: the expected outputs are the model's outputs on those inputs")
+    size = int(np.prod(meta.output_shape_onnx))
+    if len(expect) != len(sample) or expect[0].size != size:
+        raise UsageError(
+            f"--expect: shape {list(expect.shape)} does not match --sample's {len(sample)} rows of the model's "
+            f"{size} outputs (expected [{len(sample)}, {', '.join(map(str, meta.output_shape_onnx))}])"
+        )
+    return np.asarray(expect, dtype=np.float32).reshape(len(sample), size)
+
+
+def record_probe(
+    hls_dir: Path, sample: np.ndarray | None = None, engine=None, expect: np.ndarray | None = None
+) -> ProjectMeta:
+    """Run the probe and write its verdict into the project's fpgadl.json: `exact` = static AND measured
+    (AND equal to the user's expected outputs, where given; required when the exporter folded constants)."""
     hls_dir = Path(hls_dir)
     meta = ProjectMeta.load(hls_dir)
     if meta.frontend != "onnx":
         raise UsageError(
             f"{hls_dir}: the probe needs a QONNX project (this one comes from the {meta.frontend} front end)"
         )
-    verdict = run_probe(hls_dir, sample, engine)
+    verdict = run_probe(hls_dir, sample, engine, expect)
     if meta.static_exact is None:
         meta.static_exact = meta.exact
     meta.probe = verdict
-    meta.exact = bool(meta.static_exact and verdict["identical_rows"] == verdict["rows"])
+    expected = verdict.get("expected")
+    vs_torch = expected["identical_rows"] == expected["rows"] if expected else not meta.folded_constants
+    meta.exact = bool(meta.static_exact and verdict["identical_rows"] == verdict["rows"] and vs_torch)
     _classify(meta)
     write_json(hls_dir / META_FILE, asdict(meta))
     return meta
@@ -151,9 +173,23 @@ FLOAT32_FLOOR = 0.999  # "exact except float32 rounding in torch" needs this fra
 
 def _classify(meta: ProjectMeta) -> None:
     p = meta.probe
+    expected = p.get("expected")
+    against_file = meta.verdict if meta.verdict == "exact-except-float32" else "exact"
+    file_ok = p["identical_rows"] == p["rows"] if against_file == "exact" else p["identical_fraction"] >= FLOAT32_FLOOR
     if meta.exact:
         meta.verdict, meta.verdict_reason = "exact", None
-    elif meta.verdict == "exact-except-float32" and p["identical_fraction"] >= FLOAT32_FLOOR:
+    elif file_ok and (meta.static_exact or against_file != "exact") and meta.folded_constants and not expected:
+        meta.verdict = "exact-vs-export"
+        meta.verdict_reason = (
+            f"{against_file} against the exported file; the exporter folded "
+            f"{'; '.join(meta.folded_constants)}, which torch computes at run time: give --sample with --expect "
+            "(torch's outputs on it), or export with dynamo=False"
+        )
+    elif (
+        against_file == "exact-except-float32"
+        and file_ok
+        and (not expected or expected["identical_fraction"] >= FLOAT32_FLOOR)
+    ):
         pass  # the static reason (float biases) stands, and the probe agrees
     else:
         layers = ", ".join(meta.inexact_layers) or "none named statically"
@@ -162,6 +198,13 @@ def _classify(meta: ProjectMeta) -> None:
             f"probe: {p['identical_rows']}/{p['rows']} rows identical, first diverging layer "
             f"{p['first_divergent_layer']}; inexact layers: {layers}"
         )
+        if expected and expected["identical_rows"] != expected["rows"]:
+            meta.verdict_reason += (
+                f"; {expected['identical_rows']}/{expected['rows']} rows equal --expect "
+                f"(max |diff| {expected['max_abs_diff']:.3g})"
+            )
+            if meta.folded_constants:
+                meta.verdict_reason += f": the exporter folded {'; '.join(meta.folded_constants)}"
 
 
 def summary_line(meta: ProjectMeta) -> str:
@@ -172,5 +215,10 @@ def summary_line(meta: ProjectMeta) -> str:
     measured = f"{p['identical_rows']}/{p['rows']} probe rows identical to the QONNX reference"
     if p["identical_rows"] != p["rows"]:
         measured += f", max |diff| {p['max_abs_diff']:.3g}, first diverging layer {p['first_divergent_layer']}"
+    expected = p.get("expected")
+    if expected:
+        measured += f"; {expected['identical_rows']}/{expected['rows']} rows equal --expect"
     static = "" if meta.static_exact else f" (inexact layers: {', '.join(meta.inexact_layers) or 'none named'})"
+    if meta.verdict == "exact-vs-export":
+        static = f" ({meta.verdict_reason})"
     return f"exact: {meta.exact} ({meta.verdict}){static}; {measured} ({p['seconds']} s)"

@@ -23,12 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tests.external.inputs import input_quantizer, make_inputs
+from tests.external.inputs import input_quantizer, make_inputs, typical
 
 REPO = Path(__file__).resolve().parents[2]
 # fpgadl's failures. "export-error" (Brevitas/torch could not export the model) is recorded apart: not fpgadl's.
 FAILURES = ("CLAIMS-EXACT-BUT-DIFFERS", "FAST!=CSIM", "internal-error")
 FLOAT32_FLOOR = 0.999  # exact-except-float32 must still equal torch on this share of rows
+# rows of torch outputs given with --sample/--expect when the tool says "exact-vs-export" (folded constants)
+EXPECT_ROWS = 64
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Outcome:
     first_divergent: str | None = None
     seconds: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)  # the tool's warnings during `fpgadl hls`
+    expect_rows: int = 0  # converted again with --sample/--expect (torch's outputs) on this many rows
 
     def failed(self) -> bool:
         return self.klass in FAILURES
@@ -93,17 +96,23 @@ def claim_of(meta: dict) -> tuple[str, str]:
     return ("exact" if meta.get("exact") else "twin-only"), str(reason)
 
 
-def convert_api(onnx_path: Path, prj: Path, notes: list[str]) -> dict:
+def convert_api(onnx_path: Path, prj: Path, notes: list[str], check: tuple | None = None) -> dict:
     from fpgadl import api
 
-    api.hls(onnx_path, out=prj, warn=notes.append)
+    sample, expect = check or (None, None)
+    api.hls(onnx_path, out=prj, sample=sample, expect=expect, warn=notes.append)
     return json.loads((prj / "fpgadl.json").read_text())
 
 
-def convert_cli(onnx_path: Path, prj: Path, notes: list[str]) -> dict:
+def convert_cli(onnx_path: Path, prj: Path, notes: list[str], check: tuple | None = None) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    extra = []
+    if check:
+        for flag, array in zip(("--sample", "--expect"), check):
+            np.save(prj.parent / f"{prj.name}{flag[1:]}.npy", array)
+            extra += [flag, str(prj.parent / f"{prj.name}{flag[1:]}.npy")]
     proc = subprocess.run(
-        [sys.executable, "-m", "fpgadl.cli", "hls", str(onnx_path), "--out", str(prj), "--json"],
+        [sys.executable, "-m", "fpgadl.cli", "hls", str(onnx_path), "--out", str(prj), "--json", *extra],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -227,8 +236,15 @@ def prepare(entry, variant: str, workdir: Path, n: int = 2000, via: str = "api")
     t = time.perf_counter()
     notes: list[str] = []
     p.prj = p.workdir / "prj"
+    convert = convert_api if via == "api" else convert_cli
     try:
-        p.meta = (convert_api if via == "api" else convert_cli)(p.onnx, p.prj, notes)
+        p.meta = convert(p.onnx, p.prj, notes)
+        if p.meta.get("verdict") == "exact-vs-export" and p.x is not None:
+            # as the tool asks: the model's own outputs on a sample of typical inputs (not the measured rows)
+            sample = typical(p.entry.typical, p.entry.input_shape, EXPECT_ROWS, np.random.default_rng(1))
+            sample = np.asarray(sample, dtype=np.float32)
+            p.meta = convert(p.onnx, p.prj, notes, (sample, torch_reference(p.model, sample)))
+            out.expect_rows = len(sample)
     except Exception as e:
         out.klass, out.detail = _error_class(e)
     out.seconds["hls"] = round(time.perf_counter() - t, 2)
@@ -260,6 +276,8 @@ def classify(out: Outcome, same: np.ndarray) -> None:
         out.klass = "exact" if share == 1.0 else "CLAIMS-EXACT-BUT-DIFFERS"
     elif out.claim == "exact-except-float32":
         out.klass = "exact-except-float32" if share >= FLOAT32_FLOOR else "CLAIMS-EXACT-BUT-DIFFERS"
+    elif out.claim == "exact-vs-export":  # claims the exported file only; the runner answers with --expect
+        out.klass = "exact-vs-export"
     else:
         out.klass = "twin-only"
         if share == 1.0:

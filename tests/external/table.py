@@ -20,7 +20,7 @@ def outcome_row(o: Outcome, source: str) -> str:
         o.export,
         klass.replace("|", "/") + flag,
         o.expect,
-        o.claim or "-",
+        (o.claim or "-") + (f" (with --expect on {o.expect_rows} torch rows)" if o.expect_rows else ""),
         _share(o.torch_fast, o.rows),
         _share(o.fast_csim, o.csim_rows),
         _share(o.torch_csim, o.csim_rows),
