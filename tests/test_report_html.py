@@ -1,8 +1,9 @@
 """report.html in a real headless browser (Debian's Chromium driven by Playwright): self-contained, no console
-errors, every plot rendered; the screenshot of the default run goes to docs/."""
+errors, every plot rendered; the screenshot of the default run goes to docs/ with FPGADL_DOCS_SCREENSHOT=1."""
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -63,7 +64,7 @@ def _load(browser, path):
     return page, errors, remote, plots
 
 
-def test_run_report_renders_every_plot(default_run, browser):
+def test_run_report_renders_every_plot(default_run, browser, tmp_path):
     path = default_run[0] / "report.html"
     text = path.read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']https?:|url\(\s*["']?https?:|<script[^>]+src=""", text)
@@ -74,11 +75,13 @@ def test_run_report_renders_every_plot(default_run, browser):
     assert len(plots) == n_figures and all(p["drawn"] and p["width"] > 100 and p["height"] > 100 for p in plots)
     assert page.inner_text("body").count("PASS") >= 4
     png = page.screenshot(full_page=True)
-    from fpgadl.core.artifacts import atomic_path
+    assert len(png) > 20_000
+    # the README's picture: written into docs/ only when asked (a test run leaves the checkout as it was)
+    if os.environ.get("FPGADL_DOCS_SCREENSHOT") == "1":
+        from fpgadl.core.artifacts import atomic_path
 
-    with atomic_path(SCREENSHOT, ".png") as tmp:
-        tmp.write_bytes(png)
-    assert SCREENSHOT.stat().st_size > 20_000
+        with atomic_path(SCREENSHOT, ".png") as tmp:
+            tmp.write_bytes(png)
 
 
 def test_report_identity_matrix_holds_the_measured_values(default_run):
