@@ -88,7 +88,8 @@ def test_gru_float_step_equals_the_int_step(tmp_path, monkeypatch, types, float_
 def test_gru_float_step_gate_sum_leaving_accum_t(tmp_path, monkeypatch):
     """Gate sums that leave accum_t (each product fits its +-8, the sum of both reaches 11.8): the float
     step wraps the sum before scaling it to a table index instead of folding the index scale into the
-    weights; inputs at the maximum make the r gate's sums wrap."""
+    weights; inputs at the maximum make the r gate's sums wrap.  The input-side products are prepared two
+    time steps at a time (5 steps: chunks of 2, 2, 1)."""
     types = {"input": "fixed<8,2,RND_CONV,SAT>", "result": "fixed<8,1,RND,SAT>", "accum": "fixed<18,4>", **_W8}
     layer = _gru_layer(tmp_path / "gru", types, extreme=True)
     fast = build_kernel(layer)
@@ -100,5 +101,6 @@ def test_gru_float_step_gate_sum_leaving_accum_t(tmp_path, monkeypatch):
     x[:50] = x_t.max_mantissa
     x[50:100] = np.abs(x[50:100])
     want = slow(x)
+    monkeypatch.setattr(kernels_recurrent, "_PREPARED_STEPS", 2)
     assert np.array_equal(np.asarray(fast(x)).astype(np.int64), want)
     assert len(np.unique(want)) > 5

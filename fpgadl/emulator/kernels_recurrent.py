@@ -108,11 +108,15 @@ def _fits(layer, bound: int) -> None:
     require(layer, bound < 2**62, f"a state update can reach {bound.bit_length()} bits, more than int64 holds")
 
 
+_PREPARED_STEPS = 32  # time steps whose input-side products are computed in one GEMM
+
+
 def _sequence_kernel(layer, values, res_t, step, n_state_arrays, float_state: bool = False, prepare=None):
     """The layer over its time steps; with ``float_state`` the step keeps its state (and returns its
     output) as float64 mantissas and takes float inputs too.  ``prepare(data) -> (n, n_seq, ...)``, when
-    given, computes what depends on the inputs alone for every time step at once (one GEMM instead of
-    one per step); the step then receives its time step's slice of it."""
+    given, computes what depends on the inputs alone for up to ``_PREPARED_STEPS`` time steps at once (one
+    GEMM instead of one per step, memory still bounded for long sequences); the step then receives its
+    time step's slice of it."""
     n_seq, n_in = int(values["n_sequence"]), int(values["n_in"])
     n_state, n_seq_out = int(values["n_state"]), int(values["n_sequence_out"])
     out_shape = tuple(int(d) for d in layer.get_output_variable().shape)
@@ -121,12 +125,12 @@ def _sequence_kernel(layer, values, res_t, step, n_state_arrays, float_state: bo
     def kernel(x):
         n = x.shape[0]
         data = x.reshape(n, n_seq, n_in)
-        if prepare is not None:
-            data = prepare(data)
         states = [np.zeros((n, n_state), dtype=state_dtype) for _ in range(n_state_arrays)]
         outs = []
         for t in range(n_seq):
-            states = step(data[:, t], states)
+            if prepare is not None and t % _PREPARED_STEPS == 0:
+                prepared = prepare(data[:, t : t + _PREPARED_STEPS])
+            states = step(data[:, t] if prepare is None else prepared[:, t % _PREPARED_STEPS], states)
             outs.append(states[0])
         y = np.stack(outs, axis=1) if n_seq_out > 1 else states[0]
         return y.reshape((n, *out_shape))
@@ -203,17 +207,20 @@ def _gru_float_step(dense_x, dense_h, sigma, act, accum_t: FixedType, res_t: Fix
     zr_scale = 1.0 if gate_cast else ls.scale  # a cast between the sum and the index keeps the scale apart
     col = np.r_[np.full(2 * n, zr_scale), np.ones(n)]
     (wx, bx), (wh, bh) = dense_x.float_weights(), dense_h.float_weights()
-    wx_s, wh_s = (wx * col.astype(wx.dtype)), (wh * col.astype(wh.dtype))  # exact: powers of two
+    wh_s = wh * col.astype(wh.dtype)  # exact: powers of two
     b_zr = (bx[: 2 * n].astype(np.float64) + bh[: 2 * n]) * zr_scale  # both biases of the gate sum
-    b_s, bh_h = np.r_[b_zr, bx[2 * n :]], bh[2 * n :].astype(np.float64)
+    # the input weights with the bias as one more row, read by a column of ones: the sequence's GEMM
+    # writes tmpres of every step in one float64 pass (no bias pass over an array beyond the cache)
+    wx_b = np.vstack([wx.astype(np.float64) * col, np.r_[b_zr, bx[2 * n :]]])
+    bh_h = bh[2 * n :].astype(np.float64)
     tab_rz, tab_h = ls.table * 2.0**-fa, la.table * 2.0 ** (fh - fa)
 
     def prepare(data: np.ndarray) -> np.ndarray:
         nb, n_seq, n_in = data.shape
-        tx = np.matmul(data.reshape(nb * n_seq, n_in).astype(wx_s.dtype, copy=False), wx_s)  # tmpres, every step
-        tx = tx.astype(np.float64, copy=False)
-        tx += b_s
-        return tx.reshape(nb, n_seq, 3 * n)
+        x1 = np.empty((nb * n_seq, n_in + 1))
+        x1[:, :n_in] = data.reshape(nb * n_seq, n_in)
+        x1[:, n_in] = 1.0
+        return np.matmul(x1, wx_b).reshape(nb, n_seq, 3 * n)  # tmpres, every step
 
     def step(tx, states):
         (h,) = states
