@@ -205,22 +205,8 @@ def _gru_float_step(dense_x, dense_h, sigma, act, accum_t: FixedType, res_t: Fix
     if min(ls.scale, 2.0**-fa, 2.0 ** (fh - fa)) < 2.0**-60:  # folded scales stay far from float32 underflow
         return None
     zr_scale = 1.0 if gate_cast else ls.scale  # a cast between the sum and the index keeps the scale apart
-    col = np.r_[np.full(2 * n, zr_scale), np.ones(n)]
-    (wx, bx), (wh, bh) = dense_x.float_weights(), dense_h.float_weights()
-    wh_s = wh * col.astype(wh.dtype)  # exact: powers of two
-    b_zr = (bx[: 2 * n].astype(np.float64) + bh[: 2 * n]) * zr_scale  # both biases of the gate sum
-    # the input weights with the bias as one more row, read by a column of ones: the sequence's GEMM
-    # writes tmpres of every step in one float64 pass (no bias pass over an array beyond the cache)
-    wx_b = np.vstack([wx.astype(np.float64) * col, np.r_[b_zr, bx[2 * n :]]])
-    bh_h = bh[2 * n :].astype(np.float64)
+    prepare, wh_s, bh_h = _gru_folded_products(dense_x, dense_h, n, zr_scale)
     tab_rz, tab_h = ls.table * 2.0**-fa, la.table * 2.0 ** (fh - fa)
-
-    def prepare(data: np.ndarray) -> np.ndarray:
-        nb, n_seq, n_in = data.shape
-        x1 = np.empty((nb * n_seq, n_in + 1))
-        x1[:, :n_in] = data.reshape(nb * n_seq, n_in)
-        x1[:, n_in] = 1.0
-        return np.matmul(x1, wx_b).reshape(nb, n_seq, 3 * n)  # tmpres, every step
 
     def step(tx, states):
         (h,) = states
@@ -245,6 +231,27 @@ def _gru_float_step(dense_x, dense_h, sigma, act, accum_t: FixedType, res_t: Fix
         return [out(total)]
 
     return prepare, step
+
+
+def _gru_folded_products(dense_x, dense_h, n: int, zr_scale: float):
+    """(prepare, recurrent weights, recurrent bias of the candidate gate) of the float GRU step: the z/r
+    columns of both weight matrices scaled by `zr_scale` (a power of two: exact), both biases of the gate
+    sum moved to the input side.  The input weights carry the bias as one more row, read by a column of
+    ones: the sequence's GEMM writes tmpres of every step in one float64 pass (no bias pass over an
+    array beyond the cache)."""
+    col = np.r_[np.full(2 * n, zr_scale), np.ones(n)]
+    (wx, bx), (wh, bh) = dense_x.float_weights(), dense_h.float_weights()
+    b_zr = (bx[: 2 * n].astype(np.float64) + bh[: 2 * n]) * zr_scale
+    wx_b = np.vstack([wx.astype(np.float64) * col, np.r_[b_zr, bx[2 * n :]]])
+
+    def prepare(data: np.ndarray) -> np.ndarray:
+        nb, n_seq, n_in = data.shape
+        x1 = np.empty((nb * n_seq, n_in + 1))
+        x1[:, :n_in] = data.reshape(nb * n_seq, n_in)
+        x1[:, n_in] = 1.0
+        return np.matmul(x1, wx_b).reshape(nb, n_seq, 3 * n)  # tmpres, every step
+
+    return prepare, wh * col.astype(wh.dtype), bh[2 * n :].astype(np.float64)
 
 
 @register("GRU")
