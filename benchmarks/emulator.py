@@ -4,10 +4,11 @@ One run, same inputs for every engine: an MLP (64-32-10 on 8x8 digits) and a sma
 (conv 3x3x4 - relu - maxpool - dense), Brevitas power-of-two quantizers, exported to QONNX (for
 hls4ml) and QCDQ (for onnxruntime), converted by `fpgadl hls`, run by fpgadl's two engines.
 Zoo recipes (Conv1D, GRU, LSTM, VGG) add rows through `fpgadl run`'s own stages.  Throughput is
-measured at batch 20,000 (median of repeats) for fast and onnxruntime, both single-threaded by
-default (the fast engine pins BLAS to one thread); "first prediction" is the time from the exported
-QONNX file to the first output: `fpgadl hls` + emulate for the fast engine, `fpgadl hls` + compile +
-predict for csim (medians too).  Every csim output is checked to equal the fast engine's exactly.
+measured at batch 20,000 for fast and onnxruntime (medians of repeats in which the two take turns, so
+both sides of a ratio see the same machine load), both single-threaded by default (the fast engine
+pins BLAS to one thread); "first prediction" is the time from the exported QONNX file to the first
+output: `fpgadl hls` + emulate for the fast engine, `fpgadl hls` + compile + predict for csim
+(medians too).  Every csim output is checked to equal the fast engine's exactly.
 
     .venv/bin/python benchmarks/emulator.py [--repeats 5] [--batch 20000] [--recipes a,b]
 """
@@ -107,6 +108,19 @@ def _median_time(fn, repeats):
     return statistics.median(times), result
 
 
+def _median_times_interleaved(fns, repeats):
+    """Medians of each fn's wall time, the fns run in turn within every repeat: on a machine whose load
+    changes over seconds, both sides of a ratio then see the same conditions."""
+    times = [[] for _ in fns]
+    results = [None] * len(fns)
+    for _ in range(repeats):
+        for k, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            results[k] = fn()
+            times[k].append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times], results
+
+
 def _ort_session(path: Path, threads: int):
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
@@ -124,11 +138,12 @@ def measure(name, hls_dir: Path, onnx_path: Path, x, x_ort, args) -> dict:
     """
     fast = FastEngine(hls_dir)
     fast.predict(x[:1])  # builds the kernels once, as a user's session would
-    t_fast, y_fast = _median_time(lambda: fast.predict(x), args.repeats)
     sess = _ort_session(onnx_path, args.ort_threads)
     in_name = sess.get_inputs()[0].name
     sess.run(None, {in_name: x_ort[:1]})
-    t_ort, y_ort = _median_time(lambda: sess.run(None, {in_name: x_ort})[0], args.repeats)
+    (t_fast, t_ort), (y_fast, y_ort) = _median_times_interleaved(
+        [lambda: fast.predict(x), lambda: sess.run(None, {in_name: x_ort})[0]], args.repeats
+    )
     row = {"model": name, "n": len(x), "fast_s": t_fast, "ort_s": t_ort}
     row["fast_eq_ort"] = bool(np.array_equal(y_fast, np.asarray(y_ort).reshape(y_fast.shape)))
     if args.csim_n and (args.csim_rows is None or name in args.csim_rows.split(",")):
@@ -254,7 +269,8 @@ def table(rows: list[dict], args) -> str:
         f"Medians of {args.repeats} runs in one process; throughput at {args.batch:,} inputs per run "
         f"(csim: the first {args.csim_n:,}, compared with the fast engine's outputs exactly"
         f"{'' if args.csim_rows is None else '; csim rows: ' + args.csim_rows}); "
-        f"both the fast engine and onnxruntime single-threaded (intra-op threads {args.ort_threads}). "
+        f"both the fast engine and onnxruntime single-threaded (intra-op threads {args.ort_threads}), "
+        "taking turns within each repeat. "
         "Recipe rows: zoo recipes trained for "
         f"{args.epochs} epoch(s), on the pipeline's stress inputs; GRU/LSTM: onnxruntime runs the float twin."
     )

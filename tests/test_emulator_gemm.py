@@ -127,7 +127,7 @@ def test_products_rounded_onto_a_coarser_wrapping_accumulator(divisible):
     [
         ((9, 3), (3,), (2,), ((1, 1),)),  # Conv1D, folded weights
         ((40, 25), (5,), (2,), ((2, 2),)),  # wide input: gathered patches
-        ((8, 8, 8), (3, 3), (1, 1), ((1, 1), (1, 1))),  # Conv2D, gathered
+        ((8, 8, 8), (3, 3), (1, 1), ((1, 1), (1, 1))),  # Conv2D, folded (6 filters: the cost model folds)
         ((5, 5, 2), (3, 3), (2, 2), ((0, 1), (1, 0))),  # Conv2D, folded, asymmetric padding
     ],
 )

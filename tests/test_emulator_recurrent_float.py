@@ -25,10 +25,18 @@ class _GRU(torch.nn.Module):
         return self.rnn(x)[0]
 
 
-def _gru_layer(out_dir, types: dict[str, str]):
-    """A GRU(3 -> 6, 5 steps) converted by hls4ml with the given input/result/weight/accum types."""
+def _gru_layer(out_dir, types: dict[str, str], extreme: bool = False):
+    """A GRU(3 -> 6, 5 steps) converted by hls4ml with the given input/result/weight/accum types
+    (``extreme``: weights at fixed<8,1>'s maximum, + on the r and n gates, - on z, biases 0: positive
+    inputs drive r and the state to their top, z to zero, and the gate sums to their bounds)."""
     torch.manual_seed(3)
     module = _GRU().eval()
+    if extreme:
+        with torch.no_grad():
+            for name, param in module.rnn.named_parameters():
+                param.fill_(0.0)
+                if "weight" in name:  # rows: r, z, n (PyTorch's order)
+                    param[:6], param[6:12], param[12:] = 127 / 128, -127 / 128, 127 / 128
     config = hls4ml.utils.config.config_from_pytorch_model(
         module, (5, 3), granularity="name", backend="Vitis", default_precision="fixed<32,12>",
         channels_last_conversion="off", transpose_outputs=False,
@@ -57,7 +65,7 @@ _W8 = {"weight": "fixed<8,1>", "bias": "fixed<8,1>", "recurrent_weight": "fixed<
         # an accumulator that can overflow in the products: a cast after the GEMM, the int64 step
         ({"input": "fixed<8,4,RND_CONV,SAT>", "result": "fixed<8,1,RND,SAT>", "accum": "fixed<14,6>", **_W8}, False),
         # products dropping bits on a coarser accumulator: no float GEMM plan, the int64 step
-        ({"input": "fixed<16,6>", "result": "fixed<16,6>", "accum": "fixed<16,6>", **_W8}, False),
+        ({"input": "fixed<16,6>", "result": "fixed<16,6>", "accum": "fixed<18,6>", **_W8}, False),
     ],
 )
 def test_gru_float_step_equals_the_int_step(tmp_path, monkeypatch, types, float_step):
@@ -75,3 +83,24 @@ def test_gru_float_step_equals_the_int_step(tmp_path, monkeypatch, types, float_
     assert not np.issubdtype(want.dtype, np.floating)
     assert np.array_equal(np.asarray(got).astype(np.int64), want)
     assert len(np.unique(want)) > 20  # the outputs really vary (not all saturated or zero)
+
+
+def test_gru_float_step_gate_sum_leaving_accum_t(tmp_path, monkeypatch):
+    """Gate sums that leave accum_t (each product fits its +-8, the sum of both reaches 11.8): the float
+    step wraps the sum before scaling it to a table index instead of folding the index scale into the
+    weights; inputs at the maximum make the r gate's sums wrap.  The input-side products are prepared two
+    time steps at a time (5 steps: chunks of 2, 2, 1)."""
+    types = {"input": "fixed<8,2,RND_CONV,SAT>", "result": "fixed<8,1,RND,SAT>", "accum": "fixed<18,4>", **_W8}
+    layer = _gru_layer(tmp_path / "gru", types, extreme=True)
+    fast = build_kernel(layer)
+    assert fast.float_in
+    monkeypatch.setattr(kernels_recurrent, "_gru_float_step", lambda *a, **k: None)
+    slow = build_kernel(layer)
+    x_t = fixed_type(layer, layer.get_input_variable().type.precision)
+    x = np.random.default_rng(1).integers(x_t.min_mantissa, x_t.max_mantissa, (200, 5, 3), endpoint=True)
+    x[:50] = x_t.max_mantissa
+    x[50:100] = np.abs(x[50:100])
+    want = slow(x)
+    monkeypatch.setattr(kernels_recurrent, "_PREPARED_STEPS", 2)
+    assert np.array_equal(np.asarray(fast(x)).astype(np.int64), want)
+    assert len(np.unique(want)) > 5

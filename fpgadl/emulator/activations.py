@@ -163,19 +163,30 @@ def lut_activation(name: str, x_t: FixedType, res_t: FixedType, table_size: int,
 
 def _float_lookup(out: np.ndarray, x_t: FixedType, table_size: int, span: int, offset_num: int):
     """``fn`` on float64 mantissas of x_t (|m| < 2**53), returning float64 ones; None unless the
-    index is a power-of-two quotient (table_index's shift path), where it is trunc(m * 2**-k): exact."""
+    index is a power-of-two quotient (table_index's shift path), where it is trunc(m * 2**-k): exact.
+
+    The lookup carries ``scale`` (2**-k), ``offset`` and ``table`` (float64) so that a caller that
+    already holds m * scale (scaled weights) can index the table itself with ``table_lookup``."""
     k = _pow2_quotient(x_t, table_size, span)
     if k is None:
         return None
     scale, offset, table = 2.0**-k, offset_num * table_size // span, out.astype(np.float64)
 
     def lookup(v: np.ndarray) -> np.ndarray:
-        q = np.multiply(v, scale)
-        np.trunc(q, out=q)  # the quotient truncates toward zero, as the int path's biased shift
-        q += offset
-        return np.take(table, q.astype(np.intp), mode="clip")  # mode=clip: the index clamp
+        return table_lookup(table, np.multiply(v, scale), offset)
 
+    lookup.scale, lookup.offset, lookup.table = scale, offset, table
     return lookup
+
+
+def table_lookup(table: np.ndarray, q: np.ndarray, offset: int) -> np.ndarray:
+    """``table[clamp(trunc(q) + offset)]`` for float quotients q (|q| < 2**31, as _pow2_quotient proves).
+
+    The cast to an integer truncates toward zero, as the firmware's quotient and int conversion do;
+    ``mode="clip"`` is the index clamp."""
+    idx = q.astype(np.intp)
+    idx += offset
+    return np.take(table, idx, mode="clip")
 
 
 def _elementwise(layer, fn):

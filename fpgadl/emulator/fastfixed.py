@@ -213,8 +213,16 @@ def cast_float(v: np.ndarray, frac: int, t: FixedType) -> np.ndarray:
     shift = frac - t.frac
     if shift:
         np.multiply(v, v.dtype.type(np.ldexp(1.0, -shift)), out=v)  # exact: a power of two, no underflow here
-        if shift > 0:
-            v = _round_float_inplace(v, t.rounding)
+    return round_saturate_float(v, shift, t)
+
+
+def round_saturate_float(v: np.ndarray, shift: int, t: FixedType) -> np.ndarray:
+    """``cast_float(v * 2**shift, t.frac + shift, t)`` for v already scaled onto t's grid (a caller that
+    folded the power of two into its weights or tables): the rounding and overflow alone, in place.
+
+    Exact under the same condition as ``cast_float`` on the unscaled values (``float_cast_ok``)."""
+    if shift > 0:
+        v = _round_float_inplace(v, t.rounding)
     return _overflow_float(v, t)
 
 

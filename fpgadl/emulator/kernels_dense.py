@@ -539,6 +539,18 @@ def _conv_builder(layer, arith: DenseArithmetic):
     return kern
 
 
+def _folding_pays(in_size: int, n_pix: int, patch: int, n_filt: int) -> bool:
+    """Folded weights beat copied patches: a cost model in nanoseconds per sample, fitted to single-threaded
+    OpenBLAS sgemm on the benchmark's convolutions (benchmarks/emulator.py; 7 of 7 layers choose the faster).
+
+    The folded GEMM runs near full speed (~33 multiply-adds/ns) whatever the shape; the patch path pays
+    ~1 ns per copied patch element, and its GEMM slows down with few rows per patch (BLAS kernels need
+    K >= ~64 to run at ~18 multiply-adds/ns): a 3x3 kernel over one channel folds, over eight it does not."""
+    folded = in_size * n_pix * n_filt
+    patches = n_pix * patch * (1 + n_filt / (18 * min(1.0, patch / 64)))
+    return folded / 33 <= patches and folded <= _MAX_UNROLLED_WEIGHTS
+
+
 def _float_conv_core(arith: DenseArithmetic, idx: np.ndarray, in_size: int, geometry=None):
     """Convolution as one float GEMM: im2col-folded weights when cheap, else patches.
 
@@ -551,8 +563,7 @@ def _float_conv_core(arith: DenseArithmetic, idx: np.ndarray, in_size: int, geom
     n_pix, patch = idx.shape
     n_filt = arith.w.shape[1]
     pad = idx < 0
-    unrolled_cost = in_size * n_pix * n_filt
-    if unrolled_cost <= 3 * n_pix * patch * (n_filt + 8) and unrolled_cost <= _MAX_UNROLLED_WEIGHTS:
+    if _folding_pays(in_size, n_pix, patch, n_filt):
         w_big = np.zeros((in_size, n_pix, n_filt), dtype=np.int64)
         pix, pos = np.nonzero(~pad)
         w_big[idx[pix, pos], pix, :] = arith.w[pos, :]

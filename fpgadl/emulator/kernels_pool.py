@@ -120,15 +120,11 @@ def _pool_builder(layer, ndim: int, global_pool: bool):
         and list(pool) == list(stride)
         and all(size % k == 0 for size, k in zip(sizes, pool))
     )
-    offsets = [tuple(o) for o in np.ndindex(*pool)]
 
     def kernel(m):
         n = m.shape[0]
         if tiled:
-            views = [m[(slice(None), *(slice(o, None, k) for o, k in zip(off, pool)))] for off in offsets]
-            y = views[0].copy()
-            for v in views[1:]:
-                np.maximum(y, v, out=y)
+            y = tiled_max(m, pool)
             return convert(convert(y, x_t, accum_t), accum_t, res_t).reshape((n, *out_shape))
         pix = m.reshape(n, -1, n_chan)
         w = pix[:, flat_idx, :]  # (n, out_pix, window, chan)
@@ -145,6 +141,22 @@ def _pool_builder(layer, ndim: int, global_pool: bool):
     # max over tiled views is exact on float mantissas too, when both assignments keep every value
     kernel.float_in = tiled and _keeps_values(x_t, accum_t) and _keeps_values(accum_t, res_t)
     return kernel
+
+
+def tiled_max(m: np.ndarray, pool) -> np.ndarray:
+    """Max over non-overlapping windows that tile m (n, *spatial, channels) exactly, a new array.
+
+    One spatial axis at a time, the outermost first: the k window positions along an axis are k
+    contiguous blocks of everything inside it, so each np.maximum runs over long contiguous rows
+    (strided window views give inner loops as short as the channel count)."""
+    lead, y = m.shape[0], m
+    for d, k in enumerate(pool):
+        lead *= m.shape[1 + d] // k
+        v = y.reshape(lead, k, -1)
+        y = np.maximum(v[:, 0], v[:, 1]) if k > 1 else v[:, 0].copy()
+        for j in range(2, k):
+            np.maximum(y, v[:, j], out=y)
+    return y.reshape(m.shape[0], *(size // k for size, k in zip(m.shape[1:], pool)), m.shape[-1])
 
 
 def _keeps_values(src: FixedType, dst: FixedType) -> bool:

@@ -16,8 +16,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from fpgadl.emulator.activations import lut_activation
-from fpgadl.emulator.fastfixed import cast, cast_float, convert, float_cast_ok
+from fpgadl.emulator.activations import lut_activation, table_lookup
+from fpgadl.emulator.fastfixed import cast, cast_float, convert, float_cast_ok, round_saturate_float
 from fpgadl.emulator.fixed import FixedType
 from fpgadl.emulator.kernels_dense import DenseArithmetic, check_strategy, matrix
 from fpgadl.emulator.registry import (
@@ -108,9 +108,15 @@ def _fits(layer, bound: int) -> None:
     require(layer, bound < 2**62, f"a state update can reach {bound.bit_length()} bits, more than int64 holds")
 
 
-def _sequence_kernel(layer, values, res_t, step, n_state_arrays, float_state: bool = False):
+_PREPARED_STEPS = 32  # time steps whose input-side products are computed in one GEMM
+
+
+def _sequence_kernel(layer, values, res_t, step, n_state_arrays, float_state: bool = False, prepare=None):
     """The layer over its time steps; with ``float_state`` the step keeps its state (and returns its
-    output) as float64 mantissas and takes float inputs too."""
+    output) as float64 mantissas and takes float inputs too.  ``prepare(data) -> (n, n_seq, ...)``, when
+    given, computes what depends on the inputs alone for up to ``_PREPARED_STEPS`` time steps at once (one
+    GEMM instead of one per step, memory still bounded for long sequences); the step then receives its
+    time step's slice of it."""
     n_seq, n_in = int(values["n_sequence"]), int(values["n_in"])
     n_state, n_seq_out = int(values["n_state"]), int(values["n_sequence_out"])
     out_shape = tuple(int(d) for d in layer.get_output_variable().shape)
@@ -122,7 +128,9 @@ def _sequence_kernel(layer, values, res_t, step, n_state_arrays, float_state: bo
         states = [np.zeros((n, n_state), dtype=state_dtype) for _ in range(n_state_arrays)]
         outs = []
         for t in range(n_seq):
-            states = step(data[:, t, :], states)
+            if prepare is not None and t % _PREPARED_STEPS == 0:
+                prepared = prepare(data[:, t : t + _PREPARED_STEPS])
+            states = step(data[:, t] if prepare is None else prepared[:, t % _PREPARED_STEPS], states)
             outs.append(states[0])
         y = np.stack(outs, axis=1) if n_seq_out > 1 else states[0]
         return y.reshape((n, *out_shape))
@@ -145,11 +153,13 @@ def _float_step_bounds(dense_x: DenseArithmetic, dense_h: DenseArithmetic, sigma
     return plans[0][2], plans[1][2]
 
 
-def _assign(bound: int, frac: int, t: FixedType, dtype=np.float64):
+def _assign(bound: int, frac: int, t: FixedType, dtype=np.float64, prescaled: bool = False):
     """``(t) v`` on float mantissas |v| <= bound of `frac` fractional bits, or None if not exact in float64.
 
     When the rounded value provably stays in t's range, overflow never acts and a wrapping t is
-    assigned as a saturating one (one clip instead of the wrap's five passes: same values)."""
+    assigned as a saturating one (one clip instead of the wrap's five passes: same values).  With
+    ``prescaled`` the function takes v * 2**(t.frac - frac) (the caller folded the power of two into
+    its weights or tables) and only rounds and saturates."""
     rounded = ((bound >> max(0, frac - t.frac)) + 1) << max(0, t.frac - frac)
     in_range = rounded <= min(t.max_mantissa, -t.min_mantissa)
     if in_range and frac == t.frac:
@@ -158,50 +168,90 @@ def _assign(bound: int, frac: int, t: FixedType, dtype=np.float64):
         t = replace(t, saturation="SAT")
     if not float_cast_ok(bound, frac, t, dtype):
         return None
+    if prescaled:
+        return lambda v: round_saturate_float(v, frac - t.frac, t)
     return lambda v: cast_float(v, frac, t)
 
 
 def _gru_float_step(dense_x, dense_h, sigma, act, accum_t: FixedType, res_t: FixedType, n: int, pytorch_order):
-    """The GRU step on float64 mantissas, or None when the types do not prove every value exact there.
+    """(prepare, step): the GRU step on float64 mantissas, or None when the types do not prove every value
+    exact there.
 
     Same statements as the int64 step; every product and sum is an integer below 2**53 (checked from
-    the types' bounds), so float64 holds it exactly and the assignments are ``cast_float``'s."""
+    the types' bounds), so float64 holds it exactly, and scaling by a power of two keeps it exact.  So
+    the powers of two the step would multiply by are folded into constants: the z/r gate columns of
+    both weight matrices by the sigmoid's index scale (when the gate sum needs no cast), the sigmoid
+    table by 2**-fa (r * tmpres_state_h lands on accum_t's grid, z on the output's), the tanh table and
+    the output sum by the result type's scale.  The input-side GEMM runs for all time steps at once."""
     bounds = _float_step_bounds(dense_x, dense_h, sigma, act)
     if bounds is None:
         return None
     tx_max, th_max = bounds
     fa, fh = accum_t.frac, res_t.frac
     f = max(2 * fa, fh + fa)
-    one = float(1 << fa)
     h_max = max(-res_t.min_mantissa, res_t.max_mantissa)
     gate = _assign(tx_max + th_max, fa, accum_t)  # (accum_t)(tmpres + tmpres_state_zr)
+    gate_cast = tx_max + th_max > min(accum_t.max_mantissa, -accum_t.min_mantissa)
     state_h_max = (sigma.max_abs * th_max >> fa) + 1
-    state_h = _assign(sigma.max_abs * th_max, 2 * fa, accum_t)  # tmpres_state_h
+    state_h = _assign(sigma.max_abs * th_max, 2 * fa, accum_t, prescaled=True)  # tmpres_state_h
     pre_h = _assign(tx_max + state_h_max, fa, accum_t)
     total_max = act.max_abs * ((1 << fa) + sigma.max_abs) * 2 ** (f - 2 * fa) + h_max * sigma.max_abs * 2 ** (
         f - fh - fa
     )
-    out = _assign(total_max, f, res_t)
+    out = _assign(total_max, f, res_t, prescaled=True)
+    ls, la = sigma.float_lookup, act.float_lookup
     if None in (gate, state_h, pre_h, out) or sigma.max_abs * th_max >= 2**53 or total_max >= 2**53:
         return None
-    wx, bx = (d.astype(np.float64) for d in dense_x.float_weights())
-    wh, bh = (d.astype(np.float64) for d in dense_h.float_weights())
-    s_hh, s_hz = 2.0 ** (f - 2 * fa), 2.0 ** (f - fh - fa)
+    if min(ls.scale, 2.0**-fa, 2.0 ** (fh - fa)) < 2.0**-60:  # folded scales stay far from float32 underflow
+        return None
+    zr_scale = 1.0 if gate_cast else ls.scale  # a cast between the sum and the index keeps the scale apart
+    prepare, wh_s, bh_h = _gru_folded_products(dense_x, dense_h, n, zr_scale)
+    tab_rz, tab_h = ls.table * 2.0**-fa, la.table * 2.0 ** (fh - fa)
 
-    def step(x, states):
+    def step(tx, states):
         (h,) = states
-        tx = x.astype(np.float64) @ wx + bx  # tmpres
-        th = h @ wh + bh  # tmpres_state_zr
-        zr = sigma.float_lookup(gate(tx[:, : 2 * n] + th[:, : 2 * n]))  # tmpres_zr
-        r, z = (zr[:, :n], zr[:, n:]) if pytorch_order else (zr[:, n:], zr[:, :n])
-        hh = act.float_lookup(pre_h(tx[:, 2 * n :] + state_h(r * th[:, 2 * n :])))  # tmpres_h
-        # (res_T)(tmpres_h * (1 - z) + h_state * z), all in full precision (exact: below 2**53)
-        total = hh * (one - z)
-        total *= s_hh
-        total += (h * z) * s_hz
+        th = np.matmul(h.astype(wh_s.dtype, copy=False), wh_s)  # tmpres_state_zr, without its bias
+        q = th[:, : 2 * n] + tx[:, : 2 * n]
+        if gate_cast:
+            q = gate(q)
+            q *= ls.scale
+        rz = table_lookup(tab_rz, q, ls.offset)  # tmpres_zr * 2**-fa
+        r, z = (rz[:, :n], rz[:, n:]) if pytorch_order else (rz[:, n:], rz[:, :n])
+        p = th[:, 2 * n :] + bh_h
+        p *= r
+        p = state_h(p)  # tmpres_state_h
+        p += tx[:, 2 * n :]
+        p = pre_h(p)
+        p *= la.scale
+        hh = table_lookup(tab_h, p, la.offset)  # tmpres_h, scaled
+        # (res_T)(tmpres_h * (1 - z) + h_state * z), every term scaled onto res_T's grid
+        total = np.subtract(1.0, z)
+        total *= hh
+        total += h * z
         return [out(total)]
 
-    return step
+    return prepare, step
+
+
+def _gru_folded_products(dense_x, dense_h, n: int, zr_scale: float):
+    """(prepare, recurrent weights, recurrent bias of the candidate gate) of the float GRU step: the z/r
+    columns of both weight matrices scaled by `zr_scale` (a power of two: exact), both biases of the gate
+    sum moved to the input side.  The input weights carry the bias as one more row, read by a column of
+    ones: the sequence's GEMM writes tmpres of every step in one float64 pass (no bias pass over an
+    array beyond the cache)."""
+    col = np.r_[np.full(2 * n, zr_scale), np.ones(n)]
+    (wx, bx), (wh, bh) = dense_x.float_weights(), dense_h.float_weights()
+    b_zr = (bx[: 2 * n].astype(np.float64) + bh[: 2 * n]) * zr_scale
+    wx_b = np.vstack([wx.astype(np.float64) * col, np.r_[b_zr, bx[2 * n :]]])
+
+    def prepare(data: np.ndarray) -> np.ndarray:
+        nb, n_seq, n_in = data.shape
+        x1 = np.empty((nb * n_seq, n_in + 1))
+        x1[:, :n_in] = data.reshape(nb * n_seq, n_in)
+        x1[:, n_in] = 1.0
+        return np.matmul(x1, wx_b).reshape(nb, n_seq, 3 * n)  # tmpres, every step
+
+    return prepare, wh * col.astype(wh.dtype), bh[2 * n :].astype(np.float64)
 
 
 @register("GRU")
@@ -224,7 +274,8 @@ def gru(layer):
     add = _gate_sum(dense_x, dense_h, accum_t)
     fast = _gru_float_step(dense_x, dense_h, sigma, act, accum_t, res_t, n, pytorch_order)
     if fast is not None:
-        return _sequence_kernel(layer, values, res_t, fast, 1, float_state=True)
+        prepare, fast_step = fast
+        return _sequence_kernel(layer, values, res_t, fast_step, 1, float_state=True, prepare=prepare)
 
     def step(x, states):
         (h,) = states
