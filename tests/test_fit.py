@@ -22,13 +22,15 @@ def big_mlp(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("fit")
     torch.manual_seed(0)
-    model = build_model("mlp", {"hidden": [256, 128]}, QuantConfig(), (784,), 10)  # 8-bit, power-of-two
+    # 8-bit, power-of-two; at reuse 1 ~100k LUT by the estimate, 1.9x a pynq-z2 (8-bit products map to LUTs):
+    # big enough to need fitting, small enough that its two csim builds take seconds (784-256-128: a minute)
+    model = build_model("mlp", {"hidden": [32, 16]}, QuantConfig(), (64,), 10)
     model.train()
     with torch.no_grad():
-        model(torch.rand(256, 784))
-    export_qonnx_file(model.eval(), (784,), d / "mlp.onnx")
+        model(torch.rand(256, 64))
+    export_qonnx_file(model.eval(), (64,), d / "mlp.onnx")
     rng = np.random.default_rng(0)
-    x = rng.uniform(-0.5, 1.5, size=(400, 784)).astype(np.float32)
+    x = rng.uniform(-0.5, 1.5, size=(400, 64)).astype(np.float32)
     x[:50] *= 100  # outside the input range: saturation
     return d, x
 
@@ -50,7 +52,7 @@ def test_fit_meets_the_ceiling_and_keeps_outputs_identical(big_mlp):
     if not (d / "plain").exists():
         api.hls(d / "mlp.onnx", out=d / "plain", board="pynq-z2", warn=lambda m: None)
     meta = api.hls(d / "mlp.onnx", out=d / "fitted", board="pynq-z2", fit=True, warn=lambda m: None)
-    assert meta.fitted and all(v["ReuseFactor"] > 1 for v in meta.fitted.values())
+    assert meta.fitted and any(v["ReuseFactor"] > 1 for v in meta.fitted.values())  # the 10-output layer fits as is
     util = _utilization(d / "fitted")
     assert all(u <= 0.8 for u in util.values()), util
     assert load_board("pynq-z2").part == meta.part
