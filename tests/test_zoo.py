@@ -78,15 +78,18 @@ def test_family_trainers_registered():
 
 
 def test_mnist1d_is_generated_offline_and_deterministic():
-    a = load_dataset("mnist1d", params={"layout": "flat"})
-    b = load_dataset("mnist1d", params={"layout": "flat"})
-    assert a.x_train.shape[1:] == (40,) and a.n_classes == 10
-    assert np.array_equal(a.x_train, b.x_train) and np.array_equal(a.y_test, b.y_test)
-    seq = load_dataset("mnist1d", params={"layout": "sequence", "step_features": 4})
+    from fpgadl.ml.datasets import DATASETS
+
+    small = {"num_samples": 300}  # the generator's cost is per sample; the layouts are what is checked
+    a, b = DATASETS["mnist1d"](layout="flat", **small), DATASETS["mnist1d"](layout="flat", **small)
+    assert a[0].shape == (300, 40) and a[2] == 10
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])  # two generations (load_dataset caches)
+    flat = load_dataset("mnist1d", params={"layout": "flat", **small})
+    seq = load_dataset("mnist1d", params={"layout": "sequence", "step_features": 4, **small})
     assert seq.input_shape == (10, 4)
-    conv = load_dataset("mnist1d")
+    conv = load_dataset("mnist1d", params=small)
     assert conv.input_shape == (1, 40)
-    assert np.array_equal(conv.x_train[:, 0, :], a.x_train)
+    assert np.array_equal(conv.x_train[:, 0, :], flat.x_train)
 
 
 def test_dbn_pretraining_lowers_rbm_reconstruction_error():
