@@ -94,7 +94,8 @@ def test_torch_outputs_decide_the_claim(exported, tmp_path):
     same = int(np.all(got == y, axis=1).sum())
     assert meta.probe["expected"]["identical_rows"] == same < len(x)
     assert (meta.exact, meta.verdict) == (False, "twin-only")
-    assert "pow" in meta.verdict_reason
+    assert f"{same}/{len(x)} rows equal --expect" in meta.verdict_reason and "pow" in meta.verdict_reason
+    assert "the firmware equals the exported file" in meta.verdict_reason
     # the same file with torch's own root in place of the folded one: now torch's outputs confirm it
     model = onnx.load(str(path))
     (root,) = [i for i in model.graph.initializer if i.name.startswith("pow")]

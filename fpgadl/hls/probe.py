@@ -192,19 +192,28 @@ def _classify(meta: ProjectMeta) -> None:
     ):
         pass  # the static reason (float biases) stands, and the probe agrees
     else:
+        meta.verdict, meta.verdict_reason = "twin-only", _twin_only_reason(meta, file_ok)
+
+
+def _twin_only_reason(meta: ProjectMeta, file_ok: bool) -> str:
+    """What rules the claim out: the file-level probe or static analysis, and/or the user's --expect rows."""
+    p, expected = meta.probe, meta.probe.get("expected")
+    parts = []
+    if not file_ok or not meta.static_exact:
         layers = ", ".join(meta.inexact_layers) or "none named statically"
-        meta.verdict = "twin-only"
-        meta.verdict_reason = (
+        parts.append(
             f"probe: {p['identical_rows']}/{p['rows']} rows identical, first diverging layer "
             f"{p['first_divergent_layer']}; inexact layers: {layers}"
         )
-        if expected and expected["identical_rows"] != expected["rows"]:
-            meta.verdict_reason += (
-                f"; {expected['identical_rows']}/{expected['rows']} rows equal --expect "
-                f"(max |diff| {expected['max_abs_diff']:.3g})"
-            )
-            if meta.folded_constants:
-                meta.verdict_reason += f": the exporter folded {'; '.join(meta.folded_constants)}"
+    if expected and expected["identical_rows"] != expected["rows"]:
+        folded = f": the exporter folded {'; '.join(meta.folded_constants)}" if meta.folded_constants else ""
+        parts.append(
+            f"{expected['identical_rows']}/{expected['rows']} rows equal --expect (max |diff| "
+            f"{expected['max_abs_diff']:.3g}){folded}"
+        )
+        if file_ok and meta.static_exact:
+            parts.append(f"the firmware equals the exported file on {p['identical_rows']}/{p['rows']} probe rows")
+    return "; ".join(parts)
 
 
 def summary_line(meta: ProjectMeta) -> str:
