@@ -80,3 +80,15 @@ def test_rewritten_constants_are_checked_against_torch_itself():
     gamma, beta = (c.copy() for c in constants)
     beta[5] += gamma[5]  # every threshold of channel 5 one accumulator step off
     assert not torch_agrees(params, bn.eps, (gamma, beta), lo, hi, 1.0, levels, 1.0, False)
+
+
+def test_a_quantizer_of_more_than_three_levels_is_left_to_torchs_constants():
+    """The fully trained resnet-digits at 4 bits (benchmarks/zoo.py) has a BatchNorm before a 16-level quantizer
+    with an accumulator range short enough for thresholds: the two/three-level arithmetic crashed the clean-up
+    ('too many values to unpack'). Such BatchNorms are not rewritten."""
+    from fpgadl.hls.thresholds import exact_bn_constants
+
+    bn = _bn(4, seed=5, negative=False)
+    alpha, shift = torch_bn_terms(*_params(bn), bn.eps)
+    lo, hi = np.full(4, -20.0), np.full(4, 20.0)
+    assert exact_bn_constants(alpha, shift, lo, hi, 1.0, np.arange(0, 16), 0.25, False) is None

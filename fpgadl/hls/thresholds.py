@@ -216,7 +216,10 @@ def _verify(gamma: np.float32, beta: np.float32, grid: float, k_lo: int, k_hi: i
 
 
 def exact_bn_constants(alpha, shift, lo, hi, grid: float, levels, scale: float, bipolar: bool):
-    """Per-channel (gamma, beta) of the rewritten BN, or None where a channel cannot be made exact."""
+    """Per-channel (gamma, beta) of the rewritten BN, or None where a channel cannot be made exact (or the
+    quantizer has more than the two or three levels `affine_for` places: those keep torch's constants)."""
+    if len(levels) > 3:
+        return None
     gammas, betas = [], []
     for c in range(len(alpha)):
         k_lo, k_hi = int(np.floor(lo[c] / grid)), int(np.ceil(hi[c] / grid))
