@@ -307,8 +307,14 @@ def main() -> None:
     print(f"{len(tasks)} runs to do", flush=True)
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(measure, n, c, args.epochs, s) for n, c, s in tasks]
+        failed = []
         for future in as_completed(futures):
-            r = future.result()
+            try:
+                r = future.result()
+            except Exception as e:  # one recipe's failure is reported, the other runs go on (and are stored)
+                failed.append(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+                print(f"FAILED: {failed[-1]}", flush=True)
+                continue
             stored[key(r["recipe"], r["column"], r["seed"], args.epochs)] = r
             write_json(results_path, stored)  # at once: an interrupted benchmark keeps what it measured
             verdict = "" if "fast_eq_csim" not in r else f" fast==csim {r['fast_eq_csim']}"
@@ -318,6 +324,8 @@ def main() -> None:
                 f"({r['seconds']:.0f} s)",
                 flush=True,
             )
+    if failed:
+        raise SystemExit(f"{len(failed)} run(s) failed (the others are stored): " + "; ".join(failed))
     text = table(stored, args.epochs, args.seeds)
     print(text)
     write_text(Path(args.out), text)
