@@ -142,7 +142,7 @@ def hls(
 
     # one twin for the probe, the test bench data and the report: each hls4ml conversion costs seconds
     engine = FastEngine(out) if meta.frontend == "onnx" else None
-    meta = _probe(out, meta, (sample, expect), strict, warn, engine)
+    meta = _probe(out, meta, sample, expect, strict, warn, engine)
     x = generated_inputs(meta)
     write_tb_data(out, x, engine)  # the vendor test bench checks against the twin
     write_project_html(out, x, engine)
@@ -158,7 +158,7 @@ def verdict_line(meta) -> str:
     return summary_line(meta)
 
 
-def _probe(out: Path, meta, sample_expect: tuple, strict: bool, warn: Callable[[str], None], engine=None):
+def _probe(out: Path, meta, sample, expect, strict: bool, warn: Callable[[str], None], engine=None):
     """Measure exactness against the QONNX reference and the user's expected outputs (fpgadl.hls.probe);
     --strict fails on a mismatch with either."""
     from fpgadl.core.errors import CheckFailed
@@ -166,7 +166,6 @@ def _probe(out: Path, meta, sample_expect: tuple, strict: bool, warn: Callable[[
 
     if meta.frontend != "onnx":
         return meta
-    sample, expect = sample_expect
     meta = record_probe(out, sample, engine, expect)
     p = meta.probe
     expected = p.get("expected") or {"rows": 0, "identical_rows": 0, "max_abs_diff": 0.0}
