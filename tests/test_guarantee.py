@@ -156,6 +156,77 @@ def test_two_x_minus_one_runs_on_the_host_and_the_port_is_the_quantizer(d):
     assert np.array_equal(api.emulate(d / "pre", x), _torch(net, x))
 
 
+class MeanStdCnn(torch.nn.Module):
+    """CIFAR-style per-channel mean/std before the input quantizer, then a small CNN; `bias`: Brevitas'
+    default float biases on the conv and the linear layer (else bias-free: every sum power-of-two exact)."""
+
+    def __init__(self, bias: bool):
+        super().__init__()
+        a8, w8, u8 = _quants()
+        self.register_buffer("mean", torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.2470, 0.2435, 0.2616]).view(1, 3, 1, 1))
+        self.inp = qnn.QuantIdentity(act_quant=a8, return_quant_tensor=True)
+        self.conv = qnn.QuantConv2d(3, 4, 3, padding=1, bias=bias, weight_quant=w8, return_quant_tensor=True)
+        self.relu = qnn.QuantReLU(act_quant=u8, return_quant_tensor=True)
+        self.fc = qnn.QuantLinear(4 * 3 * 3, 5, bias=bias, weight_quant=w8)
+
+    def forward(self, x):
+        x = self.relu(self.conv(self.inp((x - self.mean) / self.std)))
+        return self.fc(torch.flatten(torch.nn.functional.max_pool2d(x, 2), 1))
+
+
+def _mean_std_cnn(bias: bool) -> torch.nn.Module:
+    torch.manual_seed(8)
+    net = MeanStdCnn(bias)
+    net.train()
+    with torch.no_grad():
+        for _ in range(4):
+            net(torch.rand(64, 3, 6, 6))
+    return net.eval()
+
+
+def test_per_channel_mean_std_runs_on_the_host_and_is_exact(d):
+    net = _mean_std_cnn(bias=False)
+    proc = _hls(d, "meanstd", net, (3, 6, 6), "--strict")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert [(op["op"], op["shape"]) for op in summary["host_ops"]] == [("Sub", [1, 3, 1, 1]), ("Div", [1, 3, 1, 1])]
+    assert summary["input_type"].endswith("RND_CONV,SAT>") and summary["exact"] is True
+    x = np.random.default_rng(1).uniform(-0.2, 1.2, (2000, 3, 6, 6)).astype(np.float32)
+    x[:500] = np.round(x[:500] * 255) / 255  # pixels
+    assert np.array_equal(api.emulate(d / "meanstd", x), _torch(net, x))
+
+
+def test_the_probe_measures_torchs_float32_sums_of_a_float_bias_cnn(d):
+    """torch's batched conv accumulates onto a float bias and rounds differently from onnxruntime's Conv;
+    the probe's reference (fpgadl.hls.torchref) computes it as torch does, so the rows the probe counts
+    as identical are exactly the rows where the firmware equals torch."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    from fpgadl.hls.engines import from_firmware_layout, to_firmware_layout
+    from fpgadl.hls.probe import probe_inputs, reference_outputs
+    from fpgadl.hls.project import ProjectMeta
+
+    net = _mean_std_cnn(bias=True)
+    proc = _hls(d, "meanstd-bias", net, (3, 6, 6), dynamo=False)
+    assert proc.returncode == 0, proc.stderr
+    prj = d / "meanstd-bias"
+    meta = ProjectMeta.load(prj)
+    x = np.concatenate(list(probe_inputs(meta).values()))
+    y_torch, y_fast = _torch(net, x), api.emulate(prj, x)
+    assert meta.probe["identical_rows"] == int(np.all(y_fast == y_torch, axis=1).sum()) < len(x)
+    assert meta.verdict == "twin-only" and "float32 rounding in torch: Conv_0" in meta.verdict_reason
+    pre = to_firmware_layout(x, meta)  # the host's mean/std, then the firmware's layout
+    ref = from_firmware_layout(reference_outputs(prj / meta.clean_model, pre), meta)
+    assert np.array_equal(ref.reshape(y_torch.shape), y_torch)  # the reference is torch, bit for bit
+    # qonnx alone (onnxruntime's Conv rounds the biased sum once) would have seen the firmware's values
+    mw = ModelWrapper(str(prj / meta.clean_model))
+    bad = np.flatnonzero(~np.all(y_fast == y_torch, axis=1))
+    ort = [execute_onnx(mw, {mw.graph.input[0].name: pre[i : i + 1]})[mw.graph.output[0].name] for i in bad]
+    assert any(np.array_equal(o.ravel(), y_fast[i].ravel()) for o, i in zip(ort, bad))
+
+
 def test_bipolar_784_fan_in_accumulator_holds_784(d):
     from brevitas_examples.bnn_pynq.models.common import CommonActQuant, CommonWeightQuant
 
@@ -262,9 +333,8 @@ def test_the_probes_reference_runs_a_batch_1_reshape_as_one_batch(tmp_path, monk
     all probe rows at once (row by row, a TFC's 2,000 rows took 220 s, and silently: the results agree)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
-    from qonnx.core import onnx_exec
 
-    from fpgadl.hls import probe
+    from fpgadl.hls import probe, torchref
 
     graph = helper.make_graph(
         [helper.make_node("Reshape", ["x", "shape"], ["y"])],
@@ -275,8 +345,8 @@ def test_the_probes_reference_runs_a_batch_1_reshape_as_one_batch(tmp_path, monk
     )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "view.onnx"))
     calls = []
-    real = onnx_exec.execute_onnx
-    monkeypatch.setattr(onnx_exec, "execute_onnx", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = torchref.execute_like_torch
+    monkeypatch.setattr(torchref, "execute_like_torch", lambda *a, **k: calls.append(1) or real(*a, **k))
     x = np.arange(5 * 6, dtype=np.float32).reshape(5, 2, 3)
     assert np.array_equal(probe.reference_outputs(tmp_path / "view.onnx", x), x.reshape(5, 6))
     assert len(calls) == 1

@@ -325,6 +325,9 @@ def float_constant_nodes(mw) -> tuple[list[str], list[str]]:
     different float computation: never claimed exact, measured by the probe."""
     biases, others = [], []
     for node in mw.graph.node:
+        if node.op_type == "Conv" and len(node.input) > 2 and _is_float_constant(mw, node.input[2]):
+            biases.append(node.name or node.op_type)  # a QuantConv's float bias: torch adds it inside the conv
+            continue
         if node.op_type not in FLOAT_OPS or not any(_is_float_constant(mw, i) for i in node.input):
             continue
         producer = next((mw.find_producer(i) for i in node.input if mw.find_producer(i) is not None), None)

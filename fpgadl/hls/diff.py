@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from fpgadl.hls.engines import open_engine, to_firmware_layout
+from fpgadl.hls.torchref import is_constant
 
 
 @dataclass
@@ -74,7 +75,8 @@ def qonnx_diff(hls_dir, x: np.ndarray, reference=None) -> DiffResult:
     file to execute instead of the project's own (a user's model), cleaned the same way so that its tensors
     carry the names hls4ml's layers were made from."""
     from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.core.onnx_exec import execute_onnx
+
+    from fpgadl.hls.torchref import execute_like_torch
 
     fast = open_engine(hls_dir, "fast")
     _, ft = fast.trace(x)
@@ -90,7 +92,7 @@ def qonnx_diff(hls_dir, x: np.ndarray, reference=None) -> DiffResult:
 
     onnxruntime.set_default_logger_severity(3)  # qonnx runs single-node opset-1 graphs: silence ORT's notes
     contexts = [
-        execute_onnx(mw, {in_name: xin[i : i + 1]}, return_full_exec_context=True) for i in range(len(xin))
+        execute_like_torch(mw, {in_name: xin[i : i + 1]}, return_full_exec_context=True) for i in range(len(xin))
     ]
     reference: dict[str, np.ndarray] = {}
     order = []
@@ -127,17 +129,6 @@ def _port_side(mw) -> set[str]:
     return set(tensors) if len(tensors) > 1 and quantized else set()
 
 
-def _is_constant(mw, tensor: str) -> bool:
-    if mw.get_initializer(tensor) is not None:
-        return True
-    producer = mw.find_producer(tensor)
-    return (
-        producer is not None
-        and producer.op_type == "Quant"
-        and mw.get_initializer(producer.input[0]) is not None
-    )
-
-
 def _folded_output(mw, tensor: str, fuses_bias: bool) -> str:
     """The ONNX tensor an hls4ml layer's output stands for. hls4ml keeps the first node's output name but
     folds into the layer a following bias Add (Dense/Conv) and a following Quant (its result type)."""
@@ -151,7 +142,7 @@ def _folded_output(mw, tensor: str, fuses_bias: bool) -> str:
         elif (
             fuses_bias
             and node.op_type == "Add"
-            and all(_is_constant(mw, i) for i in node.input if i != tensor)
+            and all(is_constant(mw, i) for i in node.input if i != tensor)
         ):
             tensor, fuses_bias = node.output[0], False
         else:

@@ -36,7 +36,7 @@ class SplitHostOps(Transformation):
     def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
         inp = model.graph.input[0].name
         shape = model.get_tensor_shape(inp)
-        ops, chain, tensor = [], [], inp
+        ops, chain, tensor, reshaped = [], [], inp, False
         while True:
             consumers = model.find_consumers(tensor) or []
             scalars = all(np.asarray(op["value"]).size == 1 for op in ops)
@@ -44,6 +44,7 @@ class SplitHostOps(Transformation):
                 # bnn_pynq flattens before `2x - 1` (a user's model may flatten after it): scalar ops commute
                 # with the reshape, which stays in the graph
                 tensor, shape = consumers[0].output[0], model.get_tensor_shape(consumers[0].output[0])
+                reshaped = True
                 continue
             if len(consumers) != 1 or consumers[0].op_type not in HOST_OPS:
                 break
@@ -52,7 +53,7 @@ class SplitHostOps(Transformation):
             out_shape = model.get_tensor_shape(node.output[0])
             if value is None or (shape is not None and out_shape is not None and list(out_shape) != list(shape)):
                 break
-            if tensor != inp and value.size != 1:
+            if reshaped and value.size != 1:
                 break  # after a reshape only scalar constants keep their meaning on the host's layout
             ops.append(
                 {"op": node.op_type, "value": value.tolist(), "shape": list(value.shape), "const_first": const_first}

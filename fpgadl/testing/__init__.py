@@ -77,7 +77,7 @@ def fpgadl_device(request, fpgadl_device_for):
 
 def reference_predict(model_or_onnx, x):
     """The model's own float32 outputs: a torch module (Brevitas QAT), or an ONNX file (QCDQ through
-    onnxruntime, QONNX through qonnx's executor)."""
+    onnxruntime, QONNX through qonnx's executor, linear layers in torch: fpgadl.hls.torchref)."""
     import numpy as np
 
     if not isinstance(model_or_onnx, (str, Path)):
@@ -92,12 +92,13 @@ def reference_predict(model_or_onnx, x):
 
         return onnxruntime_predict(path, np.asarray(x, dtype=np.float32))
     from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.core.onnx_exec import execute_onnx
     from qonnx.util.cleanup import cleanup_model
+
+    from fpgadl.hls.torchref import execute_like_torch
 
     mw = cleanup_model(ModelWrapper(str(path)))  # exporters leave shapes unspecified; qonnx needs them
     name, out = mw.graph.input[0].name, mw.graph.output[0].name
-    return np.concatenate([execute_onnx(mw, {name: x[i : i + 1].astype(np.float32)})[out] for i in range(len(x))])
+    return np.concatenate([execute_like_torch(mw, {name: x[i : i + 1].astype(np.float32)})[out] for i in range(len(x))])
 
 
 def assert_firmware_matches(model_or_onnx, project, x) -> None:

@@ -40,15 +40,9 @@ ACCEPTED = {
 }
 
 
-# What still fails at the end of session 3 (issue 9 stays open for it; docs/byom.md has the rows). Every
-# entry is a strict xfail: a fix that makes one pass fails the suite until it is taken off this list. None
-# of them is "claims exact but differs": that test has no entry here.
-KNOWN = {
-    ("class", "pre-mean-std-cnn"): "per-channel mean/std is not split to the host: split, the probe finds 2000/2000 "
-    "rows equal to onnxruntime's MatMul-then-Add (one float32 rounding of the float bias) while torch's addmm "
-    "accumulates onto the bias and differs on 3/250 rows (off-grid, out-of-range), below the class's 99.9%; in the "
-    "firmware: twin-only",
-}
+# What still fails (a strict xfail each: a fix that makes one pass fails the suite until it is taken off this
+# list). None of them may be "claims exact but differs": that test has no entry here. Empty since session 5.
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def _known(test: str, names) -> list:
