@@ -123,6 +123,7 @@ def hls(
     claim against the model, not only against the exported file."""
     from fpgadl.core.options import hls_options
     from fpgadl.hls.convert import convert
+    from fpgadl.hls.probe import check_expect_rows
 
     backend = "Vivado" if _which_vendor_tool() == "vivado_hls" else "Vitis"
     opts = hls_options(**{"backend": backend, **options})
@@ -130,11 +131,7 @@ def hls(
     out = Path(out) if out else Path("build") / f"{model.name.split('.')[0]}-hls"
     if cosim and not synth:
         raise UsageError("--cosim needs --synth (co-simulation runs the synthesized RTL)")
-    if expect is not None and (sample is None or len(expect) != len(sample)):
-        raise UsageError(
-            "--expect needs --sample with one input row per expected output row "
-            f"(got {'no --sample' if sample is None else f'{len(sample)} sample rows'}, {len(expect)} expected rows)"
-        )
+    check_expect_rows(expect, sample)  # before the conversion's seconds
     meta = convert(model, out, opts, warn=warn)
     from fpgadl.flow.report_html import write_project_html
     from fpgadl.hls.engines import FastEngine

@@ -134,12 +134,20 @@ def run_probe(hls_dir: Path, sample: np.ndarray | None = None, engine=None, expe
     return verdict
 
 
+def check_expect_rows(expect: np.ndarray | None, sample: np.ndarray | None) -> None:
+    """--expect holds the model's outputs on --sample: one row per sample row (checked before converting)."""
+    if expect is not None and (sample is None or len(expect) != len(sample)):
+        raise UsageError(
+            "--expect needs --sample with one input row per expected output row "
+            f"(got {'no --sample' if sample is None else f'{len(sample)} sample rows'}, {len(expect)} expected rows)"
+        )
+
+
 def check_expected(expect: np.ndarray, sample: np.ndarray | None, meta: ProjectMeta) -> np.ndarray:
     """The user's expected outputs, one row per --sample row, each the model's output size."""
-    if sample is None:
-        raise UsageError("--expect needs --sample: the expected outputs are the model's outputs on those inputs")
+    check_expect_rows(expect, sample)
     size = int(np.prod(meta.output_shape_onnx))
-    if len(expect) != len(sample) or expect[0].size != size:
+    if expect[0].size != size:
         raise UsageError(
             f"--expect: shape {list(expect.shape)} does not match --sample's {len(sample)} rows of the model's "
             f"{size} outputs (expected [{len(sample)}, {', '.join(map(str, meta.output_shape_onnx))}])"
