@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from fpgadl.emulator import fixed
+from fpgadl.emulator.fastfixed import float_cast_ok, round_saturate_float
 from fpgadl.emulator.fixed import FixedType
 from fpgadl.emulator.kernels_dense import (
     DenseArithmetic,
@@ -88,6 +89,36 @@ def test_gemm_paths_at_their_boundaries(x_bits, colsum, bias, path, res):
     x = _extreme_inputs(x_t, 3)
     got = arith(x)
     assert np.array_equal(got, _reference(x, w, p_frac, arith.b_acc, accum_t, res_t))
+
+
+@pytest.mark.parametrize(
+    "res",
+    [
+        "ap_ufixed<8,3,AP_RND_CONV,AP_SAT>",  # a ReLU's output type: 6 bits dropped
+        "ap_fixed<10,12,AP_RND,AP_SAT_SYM>",  # 13 bits dropped, ties up, symmetric saturation
+        "ap_fixed<12,11,AP_TRN,AP_WRAP>",  # 1 bit dropped, wrapping
+    ],
+)
+def test_power_of_two_folded_into_the_float_weights(res):
+    """float_kernel's prescale: a fused activation's 2**-shift folded into the weights and bias; the float32
+    GEMM at its last exact sum (2**23 - 1), then the rounding and saturation alone, equals the firmware's
+    arithmetic (Python ints and fixed.cast, the bit-level port of ap_fixed)."""
+    colsum, bias = 2**12 - 1, 2**11 - 1
+    parts = np.array([colsum // 2, colsum // 4, colsum - colsum // 2 - colsum // 4], dtype=np.int64)
+    w = parts[:, None] * np.array([[1, -1, 1], [1, 1, -1], [-1, 1, 1]], dtype=np.int64)
+    b = np.array([bias, -bias, bias // 3], dtype=np.int64)
+    p_frac = 12 - 4 + 3
+    accum_t = FixedType(40, 40 - p_frac)  # the sum is the result: no cast after the GEMM
+    arith, x_t = _arith(12, w, b, accum_t, accum_t)
+    dtype, casts, bound = arith.float_plan
+    assert dtype == np.float32 and not casts and bound == 2**23 - 1
+    t = FixedType.parse(res)
+    shift = accum_t.frac - t.frac
+    assert 0 < shift < 60 and float_cast_ok(bound, accum_t.frac, t, np.float32)
+    x = _extreme_inputs(x_t, 3, 300)
+    got = round_saturate_float(arith.call_float(x, 2.0**-shift), shift, t)
+    assert got.dtype == np.float32
+    assert np.array_equal(to_int64(got), _reference(x, w, p_frac, arith.b_acc, accum_t, t))
 
 
 def test_wrapping_accumulator_float_epilogue():

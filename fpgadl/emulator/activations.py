@@ -14,7 +14,7 @@ import ctypes.util
 
 import numpy as np
 
-from fpgadl.emulator.fastfixed import cast, cast_float, convert, float_cast_ok, from_float
+from fpgadl.emulator.fastfixed import cast, cast_float, convert, float_cast_ok, from_float, round_saturate_float
 from fpgadl.emulator.fixed import FixedType
 from fpgadl.emulator.registry import (
     UnsupportedLayerError,
@@ -225,6 +225,16 @@ def activation(layer):
                     np.maximum(v, 0, out=v)
                 return cast_float(v, x_t.frac, res_t)
 
+            shift = x_t.frac - res_t.frac
+            if 0 < shift < 60:
+                # cast_float scales by 2**-shift first: a producer may fold that into its weights and hand
+                # over v * 2**-shift (max(v, 0) commutes with a positive scale), leaving one rounding pass
+                def prescaled(v: np.ndarray) -> np.ndarray:
+                    if relu and not clips_at_zero:
+                        np.maximum(v, 0, out=v)
+                    return round_saturate_float(v, shift, res_t)
+
+                fn.prescale, fn.prescaled = 2.0**-shift, prescaled
             return fn
 
         kernel.float_stage = float_stage

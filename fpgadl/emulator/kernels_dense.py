@@ -185,24 +185,32 @@ class DenseArithmetic:
     def float_dtype(self):
         return self.float_plan[0] if self.float_plan else None
 
-    def float_weights(self) -> tuple[np.ndarray, np.ndarray]:
-        """Weights pre-scaled onto accum_t's grid and the bias, in the float plan's dtype (cached)."""
-        if getattr(self, "_fw", None) is None:
-            dtype = self.float_plan[0]
-            self._fw = ((self.w << self.shift).astype(dtype), self.b_acc.astype(dtype))
-        return self._fw
+    def float_weights(self, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """Weights pre-scaled onto accum_t's grid and the bias, both times `scale` (a power of two), in the
+        float plan's dtype (cached per scale)."""
+        cache = self.__dict__.setdefault("_fw", {})
+        if scale not in cache:
+            dtype = np.dtype(self.float_plan[0]).type
+            cache[scale] = (
+                (self.w << self.shift).astype(dtype) * dtype(scale),
+                self.b_acc.astype(dtype) * dtype(scale),
+            )
+        return cache[scale]
 
-    def epilogue(self, y: np.ndarray) -> np.ndarray:
-        """Bias and the accum_t / result-type assignments on the float GEMM output y (in place)."""
-        y += self.float_weights()[1]
+    def epilogue(self, y: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """Bias and the accum_t / result-type assignments on the float GEMM output y (in place); a `scale`
+        other than 1 is only for a layer without assignments (the sum is the result, times scale)."""
+        if scale != 1.0 and self.float_plan[1]:
+            raise ValueError(f"{self.layer.name}: a scaled float GEMM with casts after it would round off-grid")
+        y += self.float_weights(scale)[1]
         for t in self.float_plan[1]:
             y = cast_float(y, self.accum_t.frac, t)
         return y
 
-    def call_float(self, x: np.ndarray) -> np.ndarray:
-        """The layer on x (any numeric dtype, exact integers), result mantissas as floats."""
-        w, _ = self.float_weights()
-        return self.epilogue(np.matmul(x.astype(w.dtype, copy=False), w))
+    def call_float(self, x: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """The layer on x (any numeric dtype, exact integers), result mantissas (times `scale`) as floats."""
+        w, _ = self.float_weights(scale)
+        return self.epilogue(np.matmul(x.astype(w.dtype, copy=False), w), scale)
 
     def _products_int(self, x: np.ndarray) -> np.ndarray:
         """Exact x @ w as int64 (x: (N, n_in))."""
@@ -385,17 +393,20 @@ def layer_arith(layer) -> DenseArithmetic:
     return arith
 
 
-def float_kernel(core, arith: DenseArithmetic, out_shape: tuple[int, ...]):
-    """A kernel around ``core(x) -> (n, ...) exact-integer floats``, with a ``fuse`` hook.
+def float_kernel(make_core, arith: DenseArithmetic, out_shape: tuple[int, ...]):
+    """A kernel around ``make_core(scale)(x) -> (n, ...) exact-integer floats`` (times `scale`), with a ``fuse`` hook.
 
     The kernel returns float mantissas (the runner turns them into int64 only for a reader that
     needs them) and takes float ones (``float_in``) when every value of its input type is exact
     in the GEMM's dtype.  ``kernel.fuse(next_kernel)`` returns a kernel that also applies the
     following element-wise layer in the float domain (its ``float_stage``), or None when that
-    layer has no exact float form for this input bound.
+    layer has no exact float form for this input bound.  A stage that starts by scaling by a power
+    of two (``prescale``) has it folded into the weights and bias when no cast follows the GEMM:
+    scaled integers sum exactly where the integers do, and the stage's pass over the output is saved.
     """
-    dtype, _, bound = arith.float_plan
+    dtype, casts, bound = arith.float_plan
     float_in = _max_abs_mantissa(arith.x_t) < 1 << FLOAT_BITS[np.dtype(dtype)]
+    core = make_core(1.0)
 
     def kernel(x: np.ndarray) -> np.ndarray:
         return core(x).reshape((x.shape[0], *out_shape))
@@ -405,11 +416,15 @@ def float_kernel(core, arith: DenseArithmetic, out_shape: tuple[int, ...]):
         post = make(bound, dtype) if make else None
         if post is None:
             return None
+        fused_core, prescale = core, None
+        if getattr(post, "prescale", None) is not None and not casts:
+            fused_core, prescale, post = make_core(post.prescale), post.prescale, post.prescaled
 
         def fused(x: np.ndarray) -> np.ndarray:
-            return post(core(x))
+            return post(fused_core(x))
 
         fused.float_in = float_in
+        fused.prescale = prescale  # the power of two folded into the weights (None: none)
         return fused
 
     kernel.fuse = fuse
@@ -428,7 +443,7 @@ def dense(layer):
     out_shape = tuple(layer.get_output_variable().shape)
     n_in = arith.w.shape[0]
     if arith.float_plan:
-        return float_kernel(lambda x: arith.call_float(x.reshape(-1, n_in)), arith, out_shape)
+        return float_kernel(lambda scale: lambda x: arith.call_float(x.reshape(-1, n_in), scale), arith, out_shape)
 
     def kernel(x: np.ndarray) -> np.ndarray:
         n = x.shape[0]
@@ -525,7 +540,7 @@ def _conv_builder(layer, arith: DenseArithmetic):
     in_size = int(np.prod(in_shape))
 
     if arith.float_plan:
-        return float_kernel(_float_conv_core(arith, idx, in_size, geometry), arith, out_shape)
+        return float_kernel(lambda scale: _float_conv_core(arith, idx, in_size, geometry, scale), arith, out_shape)
 
     def kern(x: np.ndarray) -> np.ndarray:
         n = x.shape[0]
@@ -551,8 +566,9 @@ def _folding_pays(in_size: int, n_pix: int, patch: int, n_filt: int) -> bool:
     return folded / 33 <= patches and folded <= _MAX_UNROLLED_WEIGHTS
 
 
-def _float_conv_core(arith: DenseArithmetic, idx: np.ndarray, in_size: int, geometry=None):
-    """Convolution as one float GEMM: im2col-folded weights when cheap, else patches.
+def _float_conv_core(arith: DenseArithmetic, idx: np.ndarray, in_size: int, geometry=None, scale: float = 1.0):
+    """Convolution as one float GEMM (its sums times `scale`, see ``float_kernel``): im2col-folded weights
+    when cheap, else patches.
 
     Folding im2col into an (in_size, n_pix * n_filt) weight matrix adds only exact zero
     products, so the sums are unchanged; it wins while that matrix is a few times the patch GEMM.
@@ -568,10 +584,10 @@ def _float_conv_core(arith: DenseArithmetic, idx: np.ndarray, in_size: int, geom
         pix, pos = np.nonzero(~pad)
         w_big[idx[pix, pos], pix, :] = arith.w[pos, :]
         unrolled = DenseArithmetic.from_accum_bias(arith, w_big.reshape(in_size, -1), np.tile(arith.b_acc, n_pix))
-        if unrolled.float_plan and unrolled.float_plan[0] == arith.float_plan[0]:
-            return lambda x: unrolled.call_float(x.reshape(x.shape[0], in_size))
+        if unrolled.float_plan and unrolled.float_plan[:2] == arith.float_plan[:2]:
+            return lambda x: unrolled.call_float(x.reshape(x.shape[0], in_size), scale)
     if geometry is not None:
-        return _strided_conv_core(arith, *geometry)
+        return _strided_conv_core(arith, *geometry, scale=scale)
     dtype = arith.float_dtype
     gather = np.where(pad, in_size, idx).ravel()
 
@@ -581,7 +597,7 @@ def _float_conv_core(arith: DenseArithmetic, idx: np.ndarray, in_size: int, geom
         flat[:, :in_size] = x.reshape(n, in_size)
         flat[:, in_size] = 0
         cols = np.take(flat, gather, axis=1).reshape(n * n_pix, patch)
-        return arith.call_float(cols).reshape(n, n_pix * n_filt)
+        return arith.call_float(cols, scale).reshape(n, n_pix * n_filt)
 
     return core
 
@@ -604,7 +620,7 @@ def depthwise_arith(layer, n_chan: int) -> DenseArithmetic:
     return arith
 
 
-def _strided_conv_core(arith: DenseArithmetic, in_shape, kernel, stride, pads):
+def _strided_conv_core(arith: DenseArithmetic, in_shape, kernel, stride, pads, scale: float = 1.0):
     """Patches (pixel, (f..., c)) as im2col_index orders them, copied from a strided view of the input.
 
     In a channels-last layout each patch row is a run of contiguous (kernel_w * channels) blocks,
@@ -635,7 +651,7 @@ def _strided_conv_core(arith: DenseArithmetic, in_shape, kernel, stride, pads):
             writeable=False,
         )
         cols = view.reshape(n * n_pix, patch)  # the one copy
-        return arith.call_float(cols).reshape(n, n_pix * n_filt)
+        return arith.call_float(cols, scale).reshape(n, n_pix * n_filt)
 
     return core
 
