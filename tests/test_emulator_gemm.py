@@ -215,6 +215,42 @@ def test_split_per_product_truncation_at_its_dtype_boundaries(k, wmax, n_in, dty
 
 
 @pytest.mark.parametrize(
+    ("k", "n_in", "x_bits", "lanes"),
+    [
+        (8, 64, 32, "uint8"),  # an LSTM's recurrent product: residues mod 2**8 straight from the uint8 multiply
+        (3, 9, 32, "uint8"),  # k narrower than the lanes: masked; an odd number of inputs
+        (8, 257, 32, "uint8"),  # residue sums up to 257 * 255 = 65535: the last that uint16 holds
+        (8, 258, 32, None),  # 65790: the split path
+        (12, 5, 32, "uint16"),  # uint16 lanes, masked
+        (16, 7, 32, "uint16"),
+        (8, 64, 22, "uint8"),  # a narrow state: every sum provably inside accum_t, no wrap pass
+        (8, 3, 53, None),  # x @ w beyond float64's exact integers: the split path
+        (20, 7, 32, None),  # k > 16: the split path, its hi @ w (sums < 2**24) in float32
+    ],
+)
+def test_per_product_truncation_as_gemm_minus_residues(k, n_in, x_bits, lanes):
+    """floor(x * w / 2**k) summed as (x @ w - sum of (x * w) mod 2**k) / 2**k, residues from an unsigned
+    multiply of the low bits, at its dtype boundaries, against the firmware's arithmetic in Python ints."""
+    x_t = FixedType(x_bits, x_bits - 20)
+    rng = np.random.default_rng(k + n_in)
+    w = rng.integers(-128, 129, (n_in, 7))
+    w[0, 0], w[1, 1] = 128, -128
+    accum_t = FixedType(32, 12)
+    arith = DenseArithmetic(
+        _Layer(), x_t, w, FixedType(24, 24 - k), rng.integers(-99, 99, 7), FixedType(16, 6), accum_t, accum_t
+    )
+    assert arith.shift == -k and not arith.fast
+    assert (np.dtype(arith._residue_lanes).name if arith._residue_lanes else None) == lanes
+    x = _extreme_inputs(x_t, n_in, 40)
+    x[4:8] = x[4:8] | ((1 << k) - 1)  # the largest low parts
+    assert arith._modular_exact(x) is None
+    want = _reference(x, w, x_t.frac + k, arith.b_acc, accum_t, accum_t)
+    assert np.array_equal(arith(x), want)
+    if lanes:
+        assert np.array_equal(arith.residue_kernel()(x), want)
+
+
+@pytest.mark.parametrize(
     ("in_shape", "kernel", "stride", "pads"),
     [
         ((40, 25), (5,), (2,), ((2, 2),)),  # Conv1D, strided, padded (the MNIST-1D recipe's)

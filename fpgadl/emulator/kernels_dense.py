@@ -36,6 +36,8 @@ _EXACT_INT = 2**62
 _MAX_PRODUCT_ELEMENTS = 1 << 16
 # Narrow-integer products of the split per-product path materialised at once (int16: 512 KiB, in L2).
 _MAX_NARROW_PRODUCTS = 1 << 18
+# Bytes of per-product residues (``_modular_residues``) materialised at once.
+_NARROW_BYTES = 1 << 19
 # Largest im2col-folded conv weight matrix (elements) used instead of gathering patches.
 _MAX_UNROLLED_WEIGHTS = 1 << 22
 
@@ -238,6 +240,8 @@ class DenseArithmetic:
             exact = self._modular_exact(x)
             if exact is not None:
                 return exact
+            if self._residue_lanes is not None:
+                return self._modular_residues(x)
             if self._split_dtype is not None:
                 return self._modular_split(x)
         n, n_in = x.shape
@@ -286,10 +290,11 @@ class DenseArithmetic:
         hi = x >> k
         lo = (x - (hi << k)).astype(dtype)
         hi_bound = (_max_abs_mantissa(self.x_t) >> k) + 1
-        if hi_bound * self.colsum < _EXACT_FLOAT:
-            if getattr(self, "_w64", None) is None:
-                self._w64 = self.w.astype(np.float64)
-            acc = (hi.astype(np.float64) @ self._w64).astype(np.int64)
+        bits = next((b for b in (24, 53) if hi_bound * self.colsum < 1 << b), None)
+        if bits is not None:  # every partial sum an integer float32 (24 bits) / float64 (53) holds exactly
+            if getattr(self, "_w_hi", None) is None:
+                self._w_hi = self.w.astype(np.float32 if bits == 24 else np.float64)
+            acc = to_int64(hi.astype(self._w_hi.dtype) @ self._w_hi)
         else:
             acc = hi @ self.w  # int64 wraps modulo 2**64: harmless under a modulus of 2**width
         if getattr(self, "_w_narrow", None) is None:
@@ -302,8 +307,74 @@ class DenseArithmetic:
             np.multiply(lo[a : a + step, :, None], self._w_narrow[None, :, :], out=prod)
             np.right_shift(prod, k, out=prod)
             acc[a : a + step] += np.add.reduce(prod, axis=1, dtype=dtype)
+        return self._wrap_truncated_sum(acc)
+
+    def _wrap_truncated_sum(self, acc: np.ndarray) -> np.ndarray:
+        """Bias added (in place) and the sum of truncated products assigned to the wrapping accum_t: the
+        identity when |floor(x * w / 2**k)| <= |x * w| / 2**k + 1 per product keeps every sum in range."""
         acc += self.b_acc
+        k, n_in = -self.shift, self.w.shape[0]
+        worst = (_max_abs_mantissa(self.x_t) * self.colsum >> k) + n_in + int(np.abs(self.b_acc).max(initial=0))
+        if worst <= min(self.accum_t.max_mantissa, -self.accum_t.min_mantissa):
+            return acc
         return cast(acc, self.accum_t.frac, self.accum_t)
+
+    def residue_kernel(self):
+        """The layer as ``_modular_residues`` alone (no per-batch probe for products that drop no bits, which
+        costs a pass and rarely succeeds on a recurrent state's mantissas), when that path applies; else None."""
+        if _is_modular(self.accum_t) and self.shift < 0 and self._residue_lanes is not None:
+            return lambda x: convert(self._modular_residues(x), self.accum_t, self.res_t)
+        return None
+
+    @property
+    def _residue_lanes(self):
+        """Unsigned dtype of ``_modular_residues``' per-product residues (uint8 for k <= 8, uint16 for k <= 16),
+        or None when that path does not apply (rounding other than TRN, x @ w beyond float64's exact integers,
+        residue sums beyond the next wider unsigned type)."""
+        if getattr(self, "_residues", None) is None:
+            k, n_in = -self.shift, self.w.shape[0]
+            self._residues = (None,)
+            exact = _max_abs_mantissa(self.x_t) * self.colsum < _EXACT_FLOAT
+            if self.accum_t.rounding == "TRN" and 0 < k <= 16 and exact:
+                lanes, sums = (np.uint8, np.uint16) if k <= 8 else (np.uint16, np.uint32)
+                if n_in * ((1 << k) - 1) <= np.iinfo(sums).max:
+                    self._residues = (lanes,)
+        return self._residues[0]
+
+    def _modular_residues(self, x: np.ndarray) -> np.ndarray:
+        """Per-product truncation onto a wrapping accumulator as one exact GEMM minus the products' residues.
+
+        floor(x * w / 2**k) = (x * w - r) / 2**k with r = (x * w) mod 2**k = (x mod 2**k)(w mod 2**k) mod 2**k,
+        which an unsigned multiply of the low bytes computes in one pass (it wraps modulo 2**8 or 2**16 by
+        itself; a mask keeps k bits when k is narrower): the residues are 1-2 bytes a product where the
+        split path's floors are 2-4, and sum_i r < 2**16 (2**32) sums them without a carry.  x @ w is exact
+        in float64 (checked from the types), so (x @ w - sum_i r) / 2**k is an exact shift."""
+        k, lanes = -self.shift, self._residue_lanes
+        sums = np.uint16 if lanes == np.uint8 else np.uint32
+        if getattr(self, "_w_res", None) is None:
+            self._w_res = (self.w.astype(lanes), self.w.astype(np.float64))
+        w_low, w64 = self._w_res
+        acc = (x.astype(np.float64) @ w64).astype(np.int64)
+        low = x.astype(lanes)  # x mod 2**8 (2**16): the C cast keeps the low bits, two's complement
+        n, (n_in, n_out) = x.shape[0], self.w.shape
+        step = max(1, _NARROW_BYTES // (np.dtype(lanes).itemsize * max(1, n_in * n_out)))
+        half = n_in // 2
+        res = np.empty((min(n, step), n_in, n_out), dtype=lanes)  # reused: a fresh buffer per chunk page-faults
+        pairs = np.empty((min(n, step), half, n_out), dtype=sums)
+        r_sum = np.empty((n, n_out), dtype=sums)
+        for a in range(0, n, step):
+            m = min(step, n - a)
+            r, p = res[:m], pairs[:m]
+            np.multiply(low[a : a + m, :, None], w_low[None, :, :], out=r)
+            if k < 8 * np.dtype(lanes).itemsize:
+                np.bitwise_and(r, lanes((1 << k) - 1), out=r)
+            np.add(r[:, :half], r[:, half : 2 * half], out=p, dtype=sums)  # widen while halving the rows
+            np.add.reduce(p, axis=1, out=r_sum[a : a + m])
+            if n_in % 2:
+                r_sum[a : a + m] += r[:, -1]
+        acc -= r_sum
+        acc >>= k
+        return self._wrap_truncated_sum(acc)
 
     def _modular_exact(self, x: np.ndarray) -> np.ndarray | None:
         """With a wrapping accumulator coarser than the products: when every x of this batch is a
