@@ -17,7 +17,9 @@ from fpgadl.emulator.fastfixed import float_cast_ok, round_saturate_float
 from fpgadl.emulator.fixed import FixedType
 from fpgadl.emulator.kernels_dense import (
     DenseArithmetic,
+    _conv_plans,
     _float_conv_core,
+    _row_folded_core,
     _strided_conv_core,
     im2col_index,
     to_int64,
@@ -280,3 +282,23 @@ def test_gemm_without_casts_uses_float32_up_to_2_24(colsum, bias, path):
     assert arith.float_plan[1] == [] and np.dtype(arith.float_plan[0]).name == path
     x = _extreme_inputs(x_t, 3)
     assert np.array_equal(arith(x), _reference(x, w, p_frac, arith.b_acc, accum_t, accum_t))
+
+
+@pytest.mark.parametrize(
+    ("in_shape", "kernel", "stride", "pads"),
+    [
+        ((8, 8, 8), (3, 3), (1, 1), ((1, 1), (1, 1))),  # VGG's
+        ((8, 8, 1), (3, 3), (1, 1), ((0, 0), (0, 0))),  # the benchmark CNN's: no padding, the input viewed
+        ((7, 6, 2), (3, 2), (2, 3), ((0, 1), (2, 0))),  # asymmetric everything
+        ((5, 5, 2), (3, 3), (2, 2), ((0, 1), (1, 0))),
+    ],
+)
+def test_row_folded_conv_core_equals_the_patch_reference(in_shape, kernel, stride, pads):
+    """The width axis folded into a banded weight matrix, whole input rows as patches."""
+    arith, idx, x, want = _conv_case(in_shape, kernel, stride, pads)
+    core = _row_folded_core(arith, in_shape, kernel, stride, pads)
+    assert np.array_equal(to_int64(core(x)), want)
+    assert np.array_equal(to_int64(core(x.astype(np.float32))), want)  # float mantissas from a float producer
+    n_pix, patch = idx.shape
+    if in_shape == (8, 8, 8):  # the cost model takes it where it is the fastest core (benchmarks/emulator.py)
+        assert _conv_plans(int(np.prod(in_shape)), n_pix, patch, 6, (in_shape, kernel, stride, pads))[0] == "rows"

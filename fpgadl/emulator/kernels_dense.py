@@ -625,21 +625,77 @@ def _conv_builder(layer, arith: DenseArithmetic):
     return kern
 
 
-def _folding_pays(in_size: int, n_pix: int, patch: int, n_filt: int) -> bool:
-    """Folded weights beat copied patches: a cost model in nanoseconds per sample, fitted to single-threaded
-    OpenBLAS sgemm on the benchmark's convolutions (benchmarks/emulator.py; 7 of 7 layers choose the faster).
+def _conv_plans(in_size: int, n_pix: int, patch: int, n_filt: int, geometry=None) -> list[str]:
+    """The float convolution cores ("folded", "rows", "patches") that apply, cheapest first by a cost model in
+    nanoseconds per sample, fitted to single-threaded OpenBLAS sgemm on the benchmark's convolutions (benchmarks/
+    emulator.py: on its 8 layers the first choice is the fastest core measured, or within the timing noise
+    of it: the CNN's 8x8x1 rows vs folded, 0.25 us either way).
 
     The folded GEMM runs near full speed (~33 multiply-adds/ns) whatever the shape; the patch path pays
     ~1 ns per copied patch element, and its GEMM slows down with few rows per patch (BLAS kernels need
-    K >= ~64 to run at ~18 multiply-adds/ns): a 3x3 kernel over one channel folds, over eight it does not."""
-    folded = in_size * n_pix * n_filt
-    patches = n_pix * patch * (1 + n_filt / (18 * min(1.0, patch / 64)))
-    return folded / 33 <= patches and folded <= _MAX_UNROLLED_WEIGHTS
+    K >= ~64 to run at ~18 multiply-adds/ns): a 3x3 kernel over one channel folds, over eight it does not.
+    Row folding (2-D only) sits between: its banded GEMM runs at full speed over kernel_h whole input rows
+    per output row, and copies those rows (contiguous blocks)."""
+    costs = {"patches": n_pix * patch * (1 + n_filt / (18 * min(1.0, patch / 64)))}
+    if in_size * n_pix * n_filt <= _MAX_UNROLLED_WEIGHTS:
+        costs["folded"] = in_size * n_pix * n_filt / 33
+    if geometry is not None and len(geometry[1]) == 2:
+        (h, w, c), (kh, _), _, _ = geometry
+        oh, ow = _out_spatial(geometry)
+        band = kh * w * c * ow * n_filt
+        if band <= _MAX_UNROLLED_WEIGHTS:
+            costs["rows"] = oh * band / 33 + oh * kh * w * c
+    return sorted(costs, key=costs.get)
+
+
+def _unrolled_core(unrolled: DenseArithmetic, in_size: int, scale: float):
+    return lambda x: unrolled.call_float(x.reshape(x.shape[0], in_size), scale)
+
+
+def _out_spatial(geometry) -> list[int]:
+    in_shape, kernel, stride, pads = geometry
+    return [(size + p0 + p1 - k) // s + 1 for size, k, s, (p0, p1) in zip(in_shape[:-1], kernel, stride, pads)]
+
+
+def _row_folded_core(arith: DenseArithmetic, in_shape, kernel, stride, pads, scale: float = 1.0):
+    """2-D convolution with the width axis folded into the weights, or None when that matrix's float plan
+    differs from arith's: each output row is one GEMM row over the kernel_h input rows it reads (whole rows,
+    contiguous in channels-last), the width's taps, stride and padding live in a banded
+    (kernel_h * W * C, out_w * F) matrix whose zeros add exact zero products (the sums are unchanged)."""
+    (h, w_in, c), (kh, kw), (sy, sx), ((pt, pb), (pl, _)) = in_shape, kernel, stride, pads
+    oh, ow = _out_spatial((in_shape, kernel, stride, pads))
+    n_filt = arith.w.shape[1]
+    taps = arith.w.reshape(kh, kw, c, n_filt)  # im2col's patch order: (dy, dx, channel)
+    band = np.zeros((kh, w_in, c, ow, n_filt), dtype=np.int64)
+    for ox in range(ow):
+        for dx in range(kw):
+            ix = ox * sx + dx - pl
+            if 0 <= ix < w_in:
+                band[:, ix, :, ox, :] = taps[:, dx]
+    rows = DenseArithmetic.from_accum_bias(arith, band.reshape(kh * w_in * c, -1), np.tile(arith.b_acc, ow))
+    if not rows.float_plan or rows.float_plan[:2] != arith.float_plan[:2]:
+        return None
+    dtype, row = arith.float_dtype, w_in * c
+
+    def core(x: np.ndarray) -> np.ndarray:
+        n = x.shape[0]
+        if pt or pb:
+            buf = np.zeros((n, h + pt + pb, row), dtype=dtype)
+            buf[:, pt : pt + h] = x.reshape(n, h, row)
+        else:
+            buf = np.ascontiguousarray(x.reshape(n, h, row), dtype=dtype)
+        st = buf.strides
+        view = np.lib.stride_tricks.as_strided(
+            buf, shape=(n, oh, kh, row), strides=(st[0], st[1] * sy, st[1], st[2]), writeable=False
+        )
+        return rows.call_float(view.reshape(n * oh, kh * row), scale).reshape(n, oh * ow * n_filt)
+
+    return core
 
 
 def _float_conv_core(arith: DenseArithmetic, idx: np.ndarray, in_size: int, geometry=None, scale: float = 1.0):
-    """Convolution as one float GEMM (its sums times `scale`, see ``float_kernel``): im2col-folded weights
-    when cheap, else patches.
+    """Convolution as one float GEMM (its sums times `scale`, see ``float_kernel``): im2col-folded weights,
+    row-folded weights (2-D, given the geometry) or patches, whichever ``_conv_plan`` prices cheapest.
 
     Folding im2col into an (in_size, n_pix * n_filt) weight matrix adds only exact zero
     products, so the sums are unchanged; it wins while that matrix is a few times the patch GEMM.
@@ -650,13 +706,19 @@ def _float_conv_core(arith: DenseArithmetic, idx: np.ndarray, in_size: int, geom
     n_pix, patch = idx.shape
     n_filt = arith.w.shape[1]
     pad = idx < 0
-    if _folding_pays(in_size, n_pix, patch, n_filt):
-        w_big = np.zeros((in_size, n_pix, n_filt), dtype=np.int64)
-        pix, pos = np.nonzero(~pad)
-        w_big[idx[pix, pos], pix, :] = arith.w[pos, :]
-        unrolled = DenseArithmetic.from_accum_bias(arith, w_big.reshape(in_size, -1), np.tile(arith.b_acc, n_pix))
-        if unrolled.float_plan and unrolled.float_plan[:2] == arith.float_plan[:2]:
-            return lambda x: unrolled.call_float(x.reshape(x.shape[0], in_size), scale)
+    for choice in _conv_plans(in_size, n_pix, patch, n_filt, geometry):
+        if choice == "patches":
+            break
+        core = _row_folded_core(arith, *geometry, scale=scale) if choice == "rows" else None
+        if choice == "folded":
+            w_big = np.zeros((in_size, n_pix, n_filt), dtype=np.int64)
+            pix, pos = np.nonzero(~pad)
+            w_big[idx[pix, pos], pix, :] = arith.w[pos, :]
+            unrolled = DenseArithmetic.from_accum_bias(arith, w_big.reshape(in_size, -1), np.tile(arith.b_acc, n_pix))
+            if unrolled.float_plan and unrolled.float_plan[:2] == arith.float_plan[:2]:
+                core = _unrolled_core(unrolled, in_size, scale)
+        if core is not None:
+            return core
     if geometry is not None:
         return _strided_conv_core(arith, *geometry, scale=scale)
     dtype = arith.float_dtype
