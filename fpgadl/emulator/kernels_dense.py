@@ -14,6 +14,7 @@ float64 BLAS only when every partial sum is an integer below 2**53, where float6
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import numpy as np
 
@@ -319,7 +320,7 @@ class DenseArithmetic:
             return acc
         return cast(acc, self.accum_t.frac, self.accum_t)
 
-    def residue_kernel(self):
+    def residue_kernel(self) -> Callable[[np.ndarray], np.ndarray] | None:
         """The layer as ``_modular_residues`` alone (no per-batch probe for products that drop no bits, which
         costs a pass and rarely succeeds on a recurrent state's mantissas), when that path applies; else None."""
         if _is_modular(self.accum_t) and self.shift < 0 and self._residue_lanes is not None:
