@@ -258,6 +258,7 @@ def test_mlp_fused_dense_relu_equals_unfused(mlp):
     """Dense + ReLU pairs run as one float kernel unless traced; both give the same mantissas."""
     p = plan(mlp[3])
     assert p.fused and p.batch_size >= 64
+    assert all(k.prescale for k in p.fused.values())  # the ReLU's 2**-shift rides in the weights
     x = _inputs((64,), n=1000)
     fused = emulate(p, x)
     traced, _ = emulate(p, x, trace=True)

@@ -137,3 +137,18 @@ def test_float_input_conversion_matches_reference(t, seed, dtype):
 def test_float_input_conversion_refuses_other_types(spelling):
     """Wider than 22 bits, negative frac, wrapping, other roundings, 1-bit SAT_SYM: the int64 path converts."""
     assert not fastfixed.float_input_ok(FixedType.parse(spelling))
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.float32, np.float64])
+def test_clip_is_np_clip(dtype):
+    """fastfixed.clip (np.clip's ufunc without its wrapper) returns what np.clip returns, in place or not."""
+    rng = np.random.default_rng(3)
+    v = (rng.standard_normal((50, 7)) * 1000).astype(dtype)
+    if dtype != np.int64:
+        v[0, :3] = [np.nan, np.inf, -np.inf]
+    lo, hi = dtype(-300), dtype(511)
+    want = np.clip(v, lo, hi)
+    got = fastfixed.clip(v, lo, hi)
+    assert got.dtype == want.dtype and np.array_equal(got, want, equal_nan=True)
+    buf = v.copy()
+    assert fastfixed.clip(buf, lo, hi, out=buf) is buf and np.array_equal(buf, want, equal_nan=True)

@@ -13,10 +13,13 @@ import numpy as np
 import pytest
 
 from fpgadl.emulator import fixed
+from fpgadl.emulator.fastfixed import float_cast_ok, round_saturate_float
 from fpgadl.emulator.fixed import FixedType
 from fpgadl.emulator.kernels_dense import (
     DenseArithmetic,
+    _conv_plans,
     _float_conv_core,
+    _row_folded_core,
     _strided_conv_core,
     im2col_index,
     to_int64,
@@ -88,6 +91,36 @@ def test_gemm_paths_at_their_boundaries(x_bits, colsum, bias, path, res):
     x = _extreme_inputs(x_t, 3)
     got = arith(x)
     assert np.array_equal(got, _reference(x, w, p_frac, arith.b_acc, accum_t, res_t))
+
+
+@pytest.mark.parametrize(
+    "res",
+    [
+        "ap_ufixed<8,3,AP_RND_CONV,AP_SAT>",  # a ReLU's output type: 6 bits dropped
+        "ap_fixed<10,12,AP_RND,AP_SAT_SYM>",  # 13 bits dropped, ties up, symmetric saturation
+        "ap_fixed<12,11,AP_TRN,AP_WRAP>",  # 1 bit dropped, wrapping
+    ],
+)
+def test_power_of_two_folded_into_the_float_weights(res):
+    """float_kernel's prescale: a fused activation's 2**-shift folded into the weights and bias; the float32
+    GEMM at its last exact sum (2**23 - 1), then the rounding and saturation alone, equals the firmware's
+    arithmetic (Python ints and fixed.cast, the bit-level port of ap_fixed)."""
+    colsum, bias = 2**12 - 1, 2**11 - 1
+    parts = np.array([colsum // 2, colsum // 4, colsum - colsum // 2 - colsum // 4], dtype=np.int64)
+    w = parts[:, None] * np.array([[1, -1, 1], [1, 1, -1], [-1, 1, 1]], dtype=np.int64)
+    b = np.array([bias, -bias, bias // 3], dtype=np.int64)
+    p_frac = 12 - 4 + 3
+    accum_t = FixedType(40, 40 - p_frac)  # the sum is the result: no cast after the GEMM
+    arith, x_t = _arith(12, w, b, accum_t, accum_t)
+    dtype, casts, bound = arith.float_plan
+    assert dtype == np.float32 and not casts and bound == 2**23 - 1
+    t = FixedType.parse(res)
+    shift = accum_t.frac - t.frac
+    assert 0 < shift < 60 and float_cast_ok(bound, accum_t.frac, t, np.float32)
+    x = _extreme_inputs(x_t, 3, 300)
+    got = round_saturate_float(arith.call_float(x, 2.0**-shift), shift, t)
+    assert got.dtype == np.float32
+    assert np.array_equal(to_int64(got), _reference(x, w, p_frac, arith.b_acc, accum_t, t))
 
 
 def test_wrapping_accumulator_float_epilogue():
@@ -184,6 +217,42 @@ def test_split_per_product_truncation_at_its_dtype_boundaries(k, wmax, n_in, dty
 
 
 @pytest.mark.parametrize(
+    ("k", "n_in", "x_bits", "lanes"),
+    [
+        (8, 64, 32, "uint8"),  # an LSTM's recurrent product: residues mod 2**8 straight from the uint8 multiply
+        (3, 9, 32, "uint8"),  # k narrower than the lanes: masked; an odd number of inputs
+        (8, 257, 32, "uint8"),  # residue sums up to 257 * 255 = 65535: the last that uint16 holds
+        (8, 258, 32, None),  # 65790: the split path
+        (12, 5, 32, "uint16"),  # uint16 lanes, masked
+        (16, 7, 32, "uint16"),
+        (8, 64, 22, "uint8"),  # a narrow state: every sum provably inside accum_t, no wrap pass
+        (8, 3, 53, None),  # x @ w beyond float64's exact integers: the split path
+        (20, 7, 32, None),  # k > 16: the split path, its hi @ w (sums < 2**24) in float32
+    ],
+)
+def test_per_product_truncation_as_gemm_minus_residues(k, n_in, x_bits, lanes):
+    """floor(x * w / 2**k) summed as (x @ w - sum of (x * w) mod 2**k) / 2**k, residues from an unsigned
+    multiply of the low bits, at its dtype boundaries, against the firmware's arithmetic in Python ints."""
+    x_t = FixedType(x_bits, x_bits - 20)
+    rng = np.random.default_rng(k + n_in)
+    w = rng.integers(-128, 129, (n_in, 7))
+    w[0, 0], w[1, 1] = 128, -128
+    accum_t = FixedType(32, 12)
+    arith = DenseArithmetic(
+        _Layer(), x_t, w, FixedType(24, 24 - k), rng.integers(-99, 99, 7), FixedType(16, 6), accum_t, accum_t
+    )
+    assert arith.shift == -k and not arith.fast
+    assert (np.dtype(arith._residue_lanes).name if arith._residue_lanes else None) == lanes
+    x = _extreme_inputs(x_t, n_in, 40)
+    x[4:8] = x[4:8] | ((1 << k) - 1)  # the largest low parts
+    assert arith._modular_exact(x) is None
+    want = _reference(x, w, x_t.frac + k, arith.b_acc, accum_t, accum_t)
+    assert np.array_equal(arith(x), want)
+    if lanes:
+        assert np.array_equal(arith.residue_kernel()(x), want)
+
+
+@pytest.mark.parametrize(
     ("in_shape", "kernel", "stride", "pads"),
     [
         ((40, 25), (5,), (2,), ((2, 2),)),  # Conv1D, strided, padded (the MNIST-1D recipe's)
@@ -213,3 +282,23 @@ def test_gemm_without_casts_uses_float32_up_to_2_24(colsum, bias, path):
     assert arith.float_plan[1] == [] and np.dtype(arith.float_plan[0]).name == path
     x = _extreme_inputs(x_t, 3)
     assert np.array_equal(arith(x), _reference(x, w, p_frac, arith.b_acc, accum_t, accum_t))
+
+
+@pytest.mark.parametrize(
+    ("in_shape", "kernel", "stride", "pads"),
+    [
+        ((8, 8, 8), (3, 3), (1, 1), ((1, 1), (1, 1))),  # VGG's
+        ((8, 8, 1), (3, 3), (1, 1), ((0, 0), (0, 0))),  # the benchmark CNN's: no padding, the input viewed
+        ((7, 6, 2), (3, 2), (2, 3), ((0, 1), (2, 0))),  # asymmetric everything
+        ((5, 5, 2), (3, 3), (2, 2), ((0, 1), (1, 0))),
+    ],
+)
+def test_row_folded_conv_core_equals_the_patch_reference(in_shape, kernel, stride, pads):
+    """The width axis folded into a banded weight matrix, whole input rows as patches."""
+    arith, idx, x, want = _conv_case(in_shape, kernel, stride, pads)
+    core = _row_folded_core(arith, in_shape, kernel, stride, pads)
+    assert np.array_equal(to_int64(core(x)), want)
+    assert np.array_equal(to_int64(core(x.astype(np.float32))), want)  # float mantissas from a float producer
+    n_pix, patch = idx.shape
+    if in_shape == (8, 8, 8):  # the cost model takes it where it is the fastest core (benchmarks/emulator.py)
+        assert _conv_plans(int(np.prod(in_shape)), n_pix, patch, 6, (in_shape, kernel, stride, pads))[0] == "rows"

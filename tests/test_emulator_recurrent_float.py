@@ -1,4 +1,5 @@
-"""The GRU's float64 time step against its int64 step (which tests/test_emulator.py holds to csim).
+"""The GRU's float64 time step against its int64 step (which tests/test_emulator.py holds to csim), and the
+LSTM's one-block gates step against the step as the template writes it.
 
 The float step runs only where the layer's types bound every product and sum below 2**53; here it is
 compared, on the same hls4ml layer, with the int64 step over inputs spanning the input type's whole
@@ -104,3 +105,52 @@ def test_gru_float_step_gate_sum_leaving_accum_t(tmp_path, monkeypatch):
     monkeypatch.setattr(kernels_recurrent, "_PREPARED_STEPS", 2)
     assert np.array_equal(np.asarray(fast(x)).astype(np.int64), want)
     assert len(np.unique(want)) > 5
+
+
+class _LSTM(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = torch.nn.LSTM(3, 6, batch_first=True)
+
+    def forward(self, x):
+        return self.rnn(x)[0]
+
+
+def test_lstm_gates_step_equals_the_gathered_step(tmp_path, monkeypatch):
+    """The LSTM step with its gates reordered into one block, the state's bound read from the tables and the
+    recurrent product's truncations as a GEMM minus residues (the zoo recipe's types: hls4ml's 32-bit port,
+    accumulator and state, 8-bit weights dropping 8-9 bits per product), against the step as the template
+    writes it, on inputs on the 8-bit grid, off it and at the port type's extremes."""
+    torch.manual_seed(4)
+    config = hls4ml.utils.config.config_from_pytorch_model(
+        _LSTM().eval(), (5, 3), granularity="name", backend="Vitis", default_precision="fixed<32,12>",
+        channels_last_conversion="off", transpose_outputs=False,
+    )  # fmt: skip
+    config["LayerName"]["rnn"]["Precision"].update(
+        {
+            "weight": "fixed<8,-1>",
+            "bias": "fixed<8,-1>",
+            "recurrent_weight": "fixed<8,0>",
+            "recurrent_bias": "fixed<8,-1>",
+        }
+    )
+    hm = hls4ml.converters.convert_from_pytorch_model(
+        _LSTM().eval(), output_dir=str(tmp_path / "lstm"), backend="Vitis", io_type="io_parallel", hls_config=config
+    )
+    layer = next(layer for layer in hm.get_layers() if layer.class_name == "LSTM")
+    real, built = kernels_recurrent._lstm_gates_step, []
+    monkeypatch.setattr(kernels_recurrent, "_lstm_gates_step", lambda *a, **k: None)
+    slow = build_kernel(layer)
+    monkeypatch.setattr(kernels_recurrent, "_lstm_gates_step", lambda *a: built.append(real(*a)) or built[-1])
+    fast = build_kernel(layer)
+    assert built and built[0] is not None  # the gates step applies to these types
+    x_t = fixed_type(layer, layer.get_input_variable().type.precision)
+    assert x_t.width == 32
+    rng = np.random.default_rng(2)
+    x = rng.integers(-(2**22), 2**22, (300, 5, 3))  # |x| < 4, off the 8-bit grid
+    x[:100] = (x[:100] >> 13) << 13  # on a 2**-7 grid: the input products drop no bits
+    x[100:120] = rng.choice([x_t.min_mantissa, x_t.max_mantissa], (20, 5, 3))  # gate sums wrapping
+    want = slow(x)
+    assert np.array_equal(fast(x), want)
+    assert np.array_equal(fast(x[:100]), want[:100])  # a batch whose input products are one exact GEMM
+    assert len(np.unique(want)) > 100

@@ -14,7 +14,15 @@ import ctypes.util
 
 import numpy as np
 
-from fpgadl.emulator.fastfixed import cast, cast_float, convert, float_cast_ok, from_float
+from fpgadl.emulator.fastfixed import (
+    cast,
+    cast_float,
+    clip,
+    convert,
+    float_cast_ok,
+    from_float,
+    round_saturate_float,
+)
 from fpgadl.emulator.fixed import FixedType
 from fpgadl.emulator.registry import (
     UnsupportedLayerError,
@@ -55,12 +63,15 @@ def table_index(
         # and the quotient provably fits an int32 (no wrap)
         k = pow2
         if k > 0:
-            q = m + ((m < 0) * np.int64((1 << k) - 1))
+            # the bias 2**k - 1 for negative m from the sign bits: bool * int64 runs a slow casting loop
+            q = np.asarray(m, dtype=np.int64) >> 63
+            q &= np.int64((1 << k) - 1)
+            q += m
             q >>= k
         else:
             q = m << -k
         q += offset
-        return np.clip(q, 0, table_size - 1, out=q) if clamp else q
+        return clip(q, 0, table_size - 1, out=q) if clamp else q
     num = m * table_size  # value num * 2**-frac / span
     if x_t.frac >= 0:
         n, d = num, span << x_t.frac
@@ -68,7 +79,7 @@ def table_index(
         n, d = num << -x_t.frac, span
     q = np.sign(n) * (np.abs(n) // d)  # truncation toward zero
     idx = _int32_wrap(q) + offset
-    return np.clip(idx, 0, table_size - 1) if clamp else idx
+    return clip(idx, 0, table_size - 1) if clamp else idx
 
 
 def _pow2_quotient(x_t: FixedType, table_size: int, span: int) -> int | None:
@@ -154,7 +165,8 @@ def lut_activation(name: str, x_t: FixedType, res_t: FixedType, table_size: int,
     out = cast(table, table_t.frac, res_t)  # res[ii] = (res_T) table[index]
 
     def fn(m):
-        return out[table_index(m, x_t, table_size, span, off)]
+        # take's index clipping is table_index's clamp: one pass fewer than clamping, then indexing
+        return out.take(table_index(m, x_t, table_size, span, off, clamp=False), mode="clip")
 
     fn.max_abs = int(np.abs(out).max())  # bound on every output mantissa, for overflow proofs
     fn.float_lookup = _float_lookup(out, x_t, table_size, span, off)
@@ -225,6 +237,16 @@ def activation(layer):
                     np.maximum(v, 0, out=v)
                 return cast_float(v, x_t.frac, res_t)
 
+            shift = x_t.frac - res_t.frac
+            if 0 < shift < 60:
+                # cast_float scales by 2**-shift first: a producer may fold that into its weights and hand
+                # over v * 2**-shift (max(v, 0) commutes with a positive scale), leaving one rounding pass
+                def prescaled(v: np.ndarray) -> np.ndarray:
+                    if relu and not clips_at_zero:
+                        np.maximum(v, 0, out=v)
+                    return round_saturate_float(v, shift, res_t)
+
+                fn.prescale, fn.prescaled = 2.0**-shift, prescaled
             return fn
 
         kernel.float_stage = float_stage

@@ -15,8 +15,19 @@ import numpy as np
 from fpgadl.emulator import fixed
 from fpgadl.emulator.fixed import FixedType
 
+try:  # the ufunc np.clip ends in
+    from numpy._core.umath import clip as _clip_ufunc  # numpy >= 2
+except ImportError:  # pragma: no cover - numpy 1.x
+    from numpy.core.umath import clip as _clip_ufunc
+
 _LIM_FLOAT = float(2**52)
 _LIM_INT = 2**62
+
+
+def clip(v: np.ndarray, lo, hi, out: np.ndarray | None = None) -> np.ndarray:
+    """``np.clip(v, lo, hi, out=out)`` without its Python wrapper, which costs several microseconds a call
+    (as much as the pass itself over a recurrent step's or a small batch's arrays): the same ufunc."""
+    return _clip_ufunc(v, lo, hi, out=out)
 
 
 def _overflow(v: np.ndarray, t: FixedType) -> np.ndarray:
@@ -31,9 +42,9 @@ def _overflow(v: np.ndarray, t: FixedType) -> np.ndarray:
             return ((v + half) & np.int64((1 << t.width) - 1)) - half
         return v & np.int64((1 << t.width) - 1)
     if o == "SAT":
-        return np.clip(v, lo, hi)
+        return clip(v, lo, hi)
     if o == "SAT_SYM":
-        return np.clip(v, lo + 1 if t.signed else lo, hi)
+        return clip(v, lo + 1 if t.signed else lo, hi)
     # SAT_ZERO
     return np.where((v < lo) | (v > hi), 0, v)
 
@@ -241,9 +252,9 @@ def _overflow_float(v: np.ndarray, t: FixedType) -> np.ndarray:
     lo, hi = v.dtype.type(t.min_mantissa), v.dtype.type(t.max_mantissa)
     o = t.saturation
     if o == "SAT":
-        return np.clip(v, lo, hi, out=v)
+        return clip(v, lo, hi, out=v)
     if o == "SAT_SYM":
-        return np.clip(v, lo + 1 if t.signed else lo, hi, out=v)
+        return clip(v, lo + 1 if t.signed else lo, hi, out=v)
     if o == "SAT_ZERO":
         v[(v < lo) | (v > hi)] = 0.0
         return v
@@ -292,7 +303,7 @@ def from_float_mantissas(x: np.ndarray, t: FixedType) -> np.ndarray | None:
         r += v == 0.5  # the ties rint sent down to even
         v = r
     lo = t.min_mantissa + (1 if t.saturation == "SAT_SYM" and t.signed else 0)
-    np.clip(v, x.dtype.type(lo), x.dtype.type(t.max_mantissa), out=v)
+    clip(v, x.dtype.type(lo), x.dtype.type(t.max_mantissa), out=v)
     # NaN survives rint and clip, and a min-reduction returns it: the cheapest pass that sees one
     if v.size and np.isnan(np.minimum.reduce(v, axis=None)):
         return None

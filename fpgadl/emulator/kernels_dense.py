@@ -14,6 +14,7 @@ float64 BLAS only when every partial sum is an integer below 2**53, where float6
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import numpy as np
 
@@ -36,6 +37,8 @@ _EXACT_INT = 2**62
 _MAX_PRODUCT_ELEMENTS = 1 << 16
 # Narrow-integer products of the split per-product path materialised at once (int16: 512 KiB, in L2).
 _MAX_NARROW_PRODUCTS = 1 << 18
+# Bytes of per-product residues (``_modular_residues``) materialised at once.
+_NARROW_BYTES = 1 << 19
 # Largest im2col-folded conv weight matrix (elements) used instead of gathering patches.
 _MAX_UNROLLED_WEIGHTS = 1 << 22
 
@@ -185,24 +188,32 @@ class DenseArithmetic:
     def float_dtype(self):
         return self.float_plan[0] if self.float_plan else None
 
-    def float_weights(self) -> tuple[np.ndarray, np.ndarray]:
-        """Weights pre-scaled onto accum_t's grid and the bias, in the float plan's dtype (cached)."""
-        if getattr(self, "_fw", None) is None:
-            dtype = self.float_plan[0]
-            self._fw = ((self.w << self.shift).astype(dtype), self.b_acc.astype(dtype))
-        return self._fw
+    def float_weights(self, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """Weights pre-scaled onto accum_t's grid and the bias, both times `scale` (a power of two), in the
+        float plan's dtype (cached per scale)."""
+        cache = self.__dict__.setdefault("_fw", {})
+        if scale not in cache:
+            dtype = np.dtype(self.float_plan[0]).type
+            cache[scale] = (
+                (self.w << self.shift).astype(dtype) * dtype(scale),
+                self.b_acc.astype(dtype) * dtype(scale),
+            )
+        return cache[scale]
 
-    def epilogue(self, y: np.ndarray) -> np.ndarray:
-        """Bias and the accum_t / result-type assignments on the float GEMM output y (in place)."""
-        y += self.float_weights()[1]
+    def epilogue(self, y: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """Bias and the accum_t / result-type assignments on the float GEMM output y (in place); a `scale`
+        other than 1 is only for a layer without assignments (the sum is the result, times scale)."""
+        if scale != 1.0 and self.float_plan[1]:
+            raise ValueError(f"{self.layer.name}: a scaled float GEMM with casts after it would round off-grid")
+        y += self.float_weights(scale)[1]
         for t in self.float_plan[1]:
             y = cast_float(y, self.accum_t.frac, t)
         return y
 
-    def call_float(self, x: np.ndarray) -> np.ndarray:
-        """The layer on x (any numeric dtype, exact integers), result mantissas as floats."""
-        w, _ = self.float_weights()
-        return self.epilogue(np.matmul(x.astype(w.dtype, copy=False), w))
+    def call_float(self, x: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """The layer on x (any numeric dtype, exact integers), result mantissas (times `scale`) as floats."""
+        w, _ = self.float_weights(scale)
+        return self.epilogue(np.matmul(x.astype(w.dtype, copy=False), w), scale)
 
     def _products_int(self, x: np.ndarray) -> np.ndarray:
         """Exact x @ w as int64 (x: (N, n_in))."""
@@ -230,6 +241,8 @@ class DenseArithmetic:
             exact = self._modular_exact(x)
             if exact is not None:
                 return exact
+            if self._residue_lanes is not None:
+                return self._modular_residues(x)
             if self._split_dtype is not None:
                 return self._modular_split(x)
         n, n_in = x.shape
@@ -278,10 +291,11 @@ class DenseArithmetic:
         hi = x >> k
         lo = (x - (hi << k)).astype(dtype)
         hi_bound = (_max_abs_mantissa(self.x_t) >> k) + 1
-        if hi_bound * self.colsum < _EXACT_FLOAT:
-            if getattr(self, "_w64", None) is None:
-                self._w64 = self.w.astype(np.float64)
-            acc = (hi.astype(np.float64) @ self._w64).astype(np.int64)
+        bits = next((b for b in (24, 53) if hi_bound * self.colsum < 1 << b), None)
+        if bits is not None:  # every partial sum an integer float32 (24 bits) / float64 (53) holds exactly
+            if getattr(self, "_w_hi", None) is None:
+                self._w_hi = self.w.astype(np.float32 if bits == 24 else np.float64)
+            acc = to_int64(hi.astype(self._w_hi.dtype) @ self._w_hi)
         else:
             acc = hi @ self.w  # int64 wraps modulo 2**64: harmless under a modulus of 2**width
         if getattr(self, "_w_narrow", None) is None:
@@ -294,8 +308,74 @@ class DenseArithmetic:
             np.multiply(lo[a : a + step, :, None], self._w_narrow[None, :, :], out=prod)
             np.right_shift(prod, k, out=prod)
             acc[a : a + step] += np.add.reduce(prod, axis=1, dtype=dtype)
+        return self._wrap_truncated_sum(acc)
+
+    def _wrap_truncated_sum(self, acc: np.ndarray) -> np.ndarray:
+        """Bias added (in place) and the sum of truncated products assigned to the wrapping accum_t: the
+        identity when |floor(x * w / 2**k)| <= |x * w| / 2**k + 1 per product keeps every sum in range."""
         acc += self.b_acc
+        k, n_in = -self.shift, self.w.shape[0]
+        worst = (_max_abs_mantissa(self.x_t) * self.colsum >> k) + n_in + int(np.abs(self.b_acc).max(initial=0))
+        if worst <= min(self.accum_t.max_mantissa, -self.accum_t.min_mantissa):
+            return acc
         return cast(acc, self.accum_t.frac, self.accum_t)
+
+    def residue_kernel(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The layer as ``_modular_residues`` alone (no per-batch probe for products that drop no bits, which
+        costs a pass and rarely succeeds on a recurrent state's mantissas), when that path applies; else None."""
+        if _is_modular(self.accum_t) and self.shift < 0 and self._residue_lanes is not None:
+            return lambda x: convert(self._modular_residues(x), self.accum_t, self.res_t)
+        return None
+
+    @property
+    def _residue_lanes(self):
+        """Unsigned dtype of ``_modular_residues``' per-product residues (uint8 for k <= 8, uint16 for k <= 16),
+        or None when that path does not apply (rounding other than TRN, x @ w beyond float64's exact integers,
+        residue sums beyond the next wider unsigned type)."""
+        if getattr(self, "_residues", None) is None:
+            k, n_in = -self.shift, self.w.shape[0]
+            self._residues = (None,)
+            exact = _max_abs_mantissa(self.x_t) * self.colsum < _EXACT_FLOAT
+            if self.accum_t.rounding == "TRN" and 0 < k <= 16 and exact:
+                lanes, sums = (np.uint8, np.uint16) if k <= 8 else (np.uint16, np.uint32)
+                if n_in * ((1 << k) - 1) <= np.iinfo(sums).max:
+                    self._residues = (lanes,)
+        return self._residues[0]
+
+    def _modular_residues(self, x: np.ndarray) -> np.ndarray:
+        """Per-product truncation onto a wrapping accumulator as one exact GEMM minus the products' residues.
+
+        floor(x * w / 2**k) = (x * w - r) / 2**k with r = (x * w) mod 2**k = (x mod 2**k)(w mod 2**k) mod 2**k,
+        which an unsigned multiply of the low bytes computes in one pass (it wraps modulo 2**8 or 2**16 by
+        itself; a mask keeps k bits when k is narrower): the residues are 1-2 bytes a product where the
+        split path's floors are 2-4, and sum_i r < 2**16 (2**32) sums them without a carry.  x @ w is exact
+        in float64 (checked from the types), so (x @ w - sum_i r) / 2**k is an exact shift."""
+        k, lanes = -self.shift, self._residue_lanes
+        sums = np.uint16 if lanes == np.uint8 else np.uint32
+        if getattr(self, "_w_res", None) is None:
+            self._w_res = (self.w.astype(lanes), self.w.astype(np.float64))
+        w_low, w64 = self._w_res
+        acc = (x.astype(np.float64) @ w64).astype(np.int64)
+        low = x.astype(lanes)  # x mod 2**8 (2**16): the C cast keeps the low bits, two's complement
+        n, (n_in, n_out) = x.shape[0], self.w.shape
+        step = max(1, _NARROW_BYTES // (np.dtype(lanes).itemsize * max(1, n_in * n_out)))
+        half = n_in // 2
+        res = np.empty((min(n, step), n_in, n_out), dtype=lanes)  # reused: a fresh buffer per chunk page-faults
+        pairs = np.empty((min(n, step), half, n_out), dtype=sums)
+        r_sum = np.empty((n, n_out), dtype=sums)
+        for a in range(0, n, step):
+            m = min(step, n - a)
+            r, p = res[:m], pairs[:m]
+            np.multiply(low[a : a + m, :, None], w_low[None, :, :], out=r)
+            if k < 8 * np.dtype(lanes).itemsize:
+                np.bitwise_and(r, lanes((1 << k) - 1), out=r)
+            np.add(r[:, :half], r[:, half : 2 * half], out=p, dtype=sums)  # widen while halving the rows
+            np.add.reduce(p, axis=1, out=r_sum[a : a + m])
+            if n_in % 2:
+                r_sum[a : a + m] += r[:, -1]
+        acc -= r_sum
+        acc >>= k
+        return self._wrap_truncated_sum(acc)
 
     def _modular_exact(self, x: np.ndarray) -> np.ndarray | None:
         """With a wrapping accumulator coarser than the products: when every x of this batch is a
@@ -385,17 +465,20 @@ def layer_arith(layer) -> DenseArithmetic:
     return arith
 
 
-def float_kernel(core, arith: DenseArithmetic, out_shape: tuple[int, ...]):
-    """A kernel around ``core(x) -> (n, ...) exact-integer floats``, with a ``fuse`` hook.
+def float_kernel(make_core, arith: DenseArithmetic, out_shape: tuple[int, ...]):
+    """A kernel around ``make_core(scale)(x) -> (n, ...) exact-integer floats`` (times `scale`), with a ``fuse`` hook.
 
     The kernel returns float mantissas (the runner turns them into int64 only for a reader that
     needs them) and takes float ones (``float_in``) when every value of its input type is exact
     in the GEMM's dtype.  ``kernel.fuse(next_kernel)`` returns a kernel that also applies the
     following element-wise layer in the float domain (its ``float_stage``), or None when that
-    layer has no exact float form for this input bound.
+    layer has no exact float form for this input bound.  A stage that starts by scaling by a power
+    of two (``prescale``) has it folded into the weights and bias when no cast follows the GEMM:
+    scaled integers sum exactly where the integers do, and the stage's pass over the output is saved.
     """
-    dtype, _, bound = arith.float_plan
+    dtype, casts, bound = arith.float_plan
     float_in = _max_abs_mantissa(arith.x_t) < 1 << FLOAT_BITS[np.dtype(dtype)]
+    core = make_core(1.0)
 
     def kernel(x: np.ndarray) -> np.ndarray:
         return core(x).reshape((x.shape[0], *out_shape))
@@ -405,11 +488,15 @@ def float_kernel(core, arith: DenseArithmetic, out_shape: tuple[int, ...]):
         post = make(bound, dtype) if make else None
         if post is None:
             return None
+        fused_core, prescale = core, None
+        if getattr(post, "prescale", None) is not None and not casts:
+            fused_core, prescale, post = make_core(post.prescale), post.prescale, post.prescaled
 
         def fused(x: np.ndarray) -> np.ndarray:
-            return post(core(x))
+            return post(fused_core(x))
 
         fused.float_in = float_in
+        fused.prescale = prescale  # the power of two folded into the weights (None: none)
         return fused
 
     kernel.fuse = fuse
@@ -428,7 +515,7 @@ def dense(layer):
     out_shape = tuple(layer.get_output_variable().shape)
     n_in = arith.w.shape[0]
     if arith.float_plan:
-        return float_kernel(lambda x: arith.call_float(x.reshape(-1, n_in)), arith, out_shape)
+        return float_kernel(lambda scale: lambda x: arith.call_float(x.reshape(-1, n_in), scale), arith, out_shape)
 
     def kernel(x: np.ndarray) -> np.ndarray:
         n = x.shape[0]
@@ -525,7 +612,7 @@ def _conv_builder(layer, arith: DenseArithmetic):
     in_size = int(np.prod(in_shape))
 
     if arith.float_plan:
-        return float_kernel(_float_conv_core(arith, idx, in_size, geometry), arith, out_shape)
+        return float_kernel(lambda scale: _float_conv_core(arith, idx, in_size, geometry, scale), arith, out_shape)
 
     def kern(x: np.ndarray) -> np.ndarray:
         n = x.shape[0]
@@ -539,20 +626,77 @@ def _conv_builder(layer, arith: DenseArithmetic):
     return kern
 
 
-def _folding_pays(in_size: int, n_pix: int, patch: int, n_filt: int) -> bool:
-    """Folded weights beat copied patches: a cost model in nanoseconds per sample, fitted to single-threaded
-    OpenBLAS sgemm on the benchmark's convolutions (benchmarks/emulator.py; 7 of 7 layers choose the faster).
+def _conv_plans(in_size: int, n_pix: int, patch: int, n_filt: int, geometry=None) -> list[str]:
+    """The float convolution cores ("folded", "rows", "patches") that apply, cheapest first by a cost model in
+    nanoseconds per sample, fitted to single-threaded OpenBLAS sgemm on the benchmark's convolutions (benchmarks/
+    emulator.py: on its 8 layers the first choice is the fastest core measured, or within the timing noise
+    of it: the CNN's 8x8x1 rows vs folded, 0.25 us either way).
 
     The folded GEMM runs near full speed (~33 multiply-adds/ns) whatever the shape; the patch path pays
     ~1 ns per copied patch element, and its GEMM slows down with few rows per patch (BLAS kernels need
-    K >= ~64 to run at ~18 multiply-adds/ns): a 3x3 kernel over one channel folds, over eight it does not."""
-    folded = in_size * n_pix * n_filt
-    patches = n_pix * patch * (1 + n_filt / (18 * min(1.0, patch / 64)))
-    return folded / 33 <= patches and folded <= _MAX_UNROLLED_WEIGHTS
+    K >= ~64 to run at ~18 multiply-adds/ns): a 3x3 kernel over one channel folds, over eight it does not.
+    Row folding (2-D only) sits between: its banded GEMM runs at full speed over kernel_h whole input rows
+    per output row, and copies those rows (contiguous blocks)."""
+    costs = {"patches": n_pix * patch * (1 + n_filt / (18 * min(1.0, patch / 64)))}
+    if in_size * n_pix * n_filt <= _MAX_UNROLLED_WEIGHTS:
+        costs["folded"] = in_size * n_pix * n_filt / 33
+    if geometry is not None and len(geometry[1]) == 2:
+        (h, w, c), (kh, _), _, _ = geometry
+        oh, ow = _out_spatial(geometry)
+        band = kh * w * c * ow * n_filt
+        if band <= _MAX_UNROLLED_WEIGHTS:
+            costs["rows"] = oh * band / 33 + oh * kh * w * c
+    return sorted(costs, key=costs.get)
 
 
-def _float_conv_core(arith: DenseArithmetic, idx: np.ndarray, in_size: int, geometry=None):
-    """Convolution as one float GEMM: im2col-folded weights when cheap, else patches.
+def _unrolled_core(unrolled: DenseArithmetic, in_size: int, scale: float):
+    return lambda x: unrolled.call_float(x.reshape(x.shape[0], in_size), scale)
+
+
+def _out_spatial(geometry) -> list[int]:
+    in_shape, kernel, stride, pads = geometry
+    return [(size + p0 + p1 - k) // s + 1 for size, k, s, (p0, p1) in zip(in_shape[:-1], kernel, stride, pads)]
+
+
+def _row_folded_core(arith: DenseArithmetic, in_shape, kernel, stride, pads, scale: float = 1.0):
+    """2-D convolution with the width axis folded into the weights, or None when that matrix's float plan
+    differs from arith's: each output row is one GEMM row over the kernel_h input rows it reads (whole rows,
+    contiguous in channels-last), the width's taps, stride and padding live in a banded
+    (kernel_h * W * C, out_w * F) matrix whose zeros add exact zero products (the sums are unchanged)."""
+    (h, w_in, c), (kh, kw), (sy, sx), ((pt, pb), (pl, _)) = in_shape, kernel, stride, pads
+    oh, ow = _out_spatial((in_shape, kernel, stride, pads))
+    n_filt = arith.w.shape[1]
+    taps = arith.w.reshape(kh, kw, c, n_filt)  # im2col's patch order: (dy, dx, channel)
+    band = np.zeros((kh, w_in, c, ow, n_filt), dtype=np.int64)
+    for ox in range(ow):
+        for dx in range(kw):
+            ix = ox * sx + dx - pl
+            if 0 <= ix < w_in:
+                band[:, ix, :, ox, :] = taps[:, dx]
+    rows = DenseArithmetic.from_accum_bias(arith, band.reshape(kh * w_in * c, -1), np.tile(arith.b_acc, ow))
+    if not rows.float_plan or rows.float_plan[:2] != arith.float_plan[:2]:
+        return None
+    dtype, row = arith.float_dtype, w_in * c
+
+    def core(x: np.ndarray) -> np.ndarray:
+        n = x.shape[0]
+        if pt or pb:
+            buf = np.zeros((n, h + pt + pb, row), dtype=dtype)
+            buf[:, pt : pt + h] = x.reshape(n, h, row)
+        else:
+            buf = np.ascontiguousarray(x.reshape(n, h, row), dtype=dtype)
+        st = buf.strides
+        view = np.lib.stride_tricks.as_strided(
+            buf, shape=(n, oh, kh, row), strides=(st[0], st[1] * sy, st[1], st[2]), writeable=False
+        )
+        return rows.call_float(view.reshape(n * oh, kh * row), scale).reshape(n, oh * ow * n_filt)
+
+    return core
+
+
+def _float_conv_core(arith: DenseArithmetic, idx: np.ndarray, in_size: int, geometry=None, scale: float = 1.0):
+    """Convolution as one float GEMM (its sums times `scale`, see ``float_kernel``): im2col-folded weights,
+    row-folded weights (2-D, given the geometry) or patches, whichever ``_conv_plan`` prices cheapest.
 
     Folding im2col into an (in_size, n_pix * n_filt) weight matrix adds only exact zero
     products, so the sums are unchanged; it wins while that matrix is a few times the patch GEMM.
@@ -563,15 +707,21 @@ def _float_conv_core(arith: DenseArithmetic, idx: np.ndarray, in_size: int, geom
     n_pix, patch = idx.shape
     n_filt = arith.w.shape[1]
     pad = idx < 0
-    if _folding_pays(in_size, n_pix, patch, n_filt):
-        w_big = np.zeros((in_size, n_pix, n_filt), dtype=np.int64)
-        pix, pos = np.nonzero(~pad)
-        w_big[idx[pix, pos], pix, :] = arith.w[pos, :]
-        unrolled = DenseArithmetic.from_accum_bias(arith, w_big.reshape(in_size, -1), np.tile(arith.b_acc, n_pix))
-        if unrolled.float_plan and unrolled.float_plan[0] == arith.float_plan[0]:
-            return lambda x: unrolled.call_float(x.reshape(x.shape[0], in_size))
+    for choice in _conv_plans(in_size, n_pix, patch, n_filt, geometry):
+        if choice == "patches":
+            break
+        core = _row_folded_core(arith, *geometry, scale=scale) if choice == "rows" else None
+        if choice == "folded":
+            w_big = np.zeros((in_size, n_pix, n_filt), dtype=np.int64)
+            pix, pos = np.nonzero(~pad)
+            w_big[idx[pix, pos], pix, :] = arith.w[pos, :]
+            unrolled = DenseArithmetic.from_accum_bias(arith, w_big.reshape(in_size, -1), np.tile(arith.b_acc, n_pix))
+            if unrolled.float_plan and unrolled.float_plan[:2] == arith.float_plan[:2]:
+                core = _unrolled_core(unrolled, in_size, scale)
+        if core is not None:
+            return core
     if geometry is not None:
-        return _strided_conv_core(arith, *geometry)
+        return _strided_conv_core(arith, *geometry, scale=scale)
     dtype = arith.float_dtype
     gather = np.where(pad, in_size, idx).ravel()
 
@@ -581,7 +731,7 @@ def _float_conv_core(arith: DenseArithmetic, idx: np.ndarray, in_size: int, geom
         flat[:, :in_size] = x.reshape(n, in_size)
         flat[:, in_size] = 0
         cols = np.take(flat, gather, axis=1).reshape(n * n_pix, patch)
-        return arith.call_float(cols).reshape(n, n_pix * n_filt)
+        return arith.call_float(cols, scale).reshape(n, n_pix * n_filt)
 
     return core
 
@@ -604,7 +754,7 @@ def depthwise_arith(layer, n_chan: int) -> DenseArithmetic:
     return arith
 
 
-def _strided_conv_core(arith: DenseArithmetic, in_shape, kernel, stride, pads):
+def _strided_conv_core(arith: DenseArithmetic, in_shape, kernel, stride, pads, scale: float = 1.0):
     """Patches (pixel, (f..., c)) as im2col_index orders them, copied from a strided view of the input.
 
     In a channels-last layout each patch row is a run of contiguous (kernel_w * channels) blocks,
@@ -635,7 +785,7 @@ def _strided_conv_core(arith: DenseArithmetic, in_shape, kernel, stride, pads):
             writeable=False,
         )
         cols = view.reshape(n * n_pix, patch)  # the one copy
-        return arith.call_float(cols).reshape(n, n_pix * n_filt)
+        return arith.call_float(cols, scale).reshape(n, n_pix * n_filt)
 
     return core
 
