@@ -181,3 +181,20 @@ def test_fastfixed_matches_header_every_mode(tmp_path, type_set):
     build = Path(tempfile.mkdtemp(dir=tmp_path))  # one per example: tmp_path is shared by them
     problems = _check(targets, sources, seed, _build(targets, sources, build))
     assert not problems, f"{len(problems)} mismatches, first:\n" + "\n".join(problems[:20])
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not found: the ap_fixed harness cannot be compiled")
+def test_assignments_that_keep_every_value_except_sat_sym_minimum(tmp_path):
+    """fastfixed skips rounding and overflow where dst holds every src value (fastfixed.keeps_values, used by
+    convert and by the dense and pool kernels). AP_SAT_SYM does not keep a signed minimum: hypothesis found
+    ap_fixed<28,14> -> ap_fixed<30,14,AP_RND_INF,AP_SAT_SYM> giving min instead of -max on main."""
+    sym = [
+        FixedType.parse(s) for s in ("fixed<30,14,RND_INF,SAT_SYM>", "fixed<8,3,TRN,SAT_SYM>", "fixed<9,4,RND,SAT_SYM>")
+    ]
+    plain = [FixedType.parse(s) for s in ("fixed<30,14,RND_INF,SAT>", "fixed<8,3,TRN,WRAP>", "fixed<9,4,RND,SAT>")]
+    srcs = [FixedType.parse(s) for s in ("fixed<28,14,TRN,WRAP>", "fixed<8,3,TRN,WRAP>", "ufixed<8,3,TRN,WRAP>")]
+    assert all(fastfixed.keeps_values(s, t) for s, t in zip(srcs, plain))
+    assert [fastfixed.keeps_values(s, t) for s, t in zip(srcs, sym)] == [False, False, True]  # unsigned: kept
+    targets, sources = sym + plain, srcs + srcs
+    problems = _check(targets, sources, 0, _build(targets, sources, tmp_path))
+    assert not problems, f"{len(problems)} mismatches, first:\n" + "\n".join(problems[:20])

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fpgadl.emulator.fastfixed import FLOAT_BITS, cast, cast_float, convert, float_cast_ok, round_shift
+from fpgadl.emulator.fastfixed import FLOAT_BITS, cast, cast_float, convert, float_cast_ok, keeps_values, round_shift
 from fpgadl.emulator.fixed import FixedType
 from fpgadl.emulator.registry import (
     UnsupportedLayerError,
@@ -52,8 +52,8 @@ def _is_modular(t: FixedType) -> bool:
 
 
 def _convert_is_identity(src: FixedType, dst: FixedType) -> bool:
-    """``dst_t y = x;`` changes no mantissa: same grid and dst holds all of src's range."""
-    return src.frac == dst.frac and dst.min_mantissa <= src.min_mantissa and src.max_mantissa <= dst.max_mantissa
+    """``dst_t y = x;`` changes no mantissa: same grid, and dst keeps every value of src."""
+    return src.frac == dst.frac and keeps_values(src, dst)
 
 
 def _product_weights(layer, w: np.ndarray, w_t: FixedType) -> np.ndarray:

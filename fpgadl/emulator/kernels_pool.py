@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fpgadl.emulator.fastfixed import cast, convert
+from fpgadl.emulator.fastfixed import cast, convert, keeps_values
 from fpgadl.emulator.fixed import FixedType
 from fpgadl.emulator.kernels_misc import layer_out_shape
 from fpgadl.emulator.registry import (
@@ -160,7 +160,7 @@ def tiled_max(m: np.ndarray, pool) -> np.ndarray:
 
 
 def _keeps_values(src: FixedType, dst: FixedType) -> bool:
-    return src.frac == dst.frac and dst.min_mantissa <= src.min_mantissa and src.max_mantissa <= dst.max_mantissa
+    return src.frac == dst.frac and keeps_values(src, dst)
 
 
 def _global_geometry(layer, ndim: int) -> tuple[int, int]:
