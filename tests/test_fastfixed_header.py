@@ -170,6 +170,21 @@ def _float_input_problems(t: FixedType, xs: np.ndarray, want: np.ndarray) -> lis
     return problems
 
 
+# Assignments fastfixed shortcuts (fastfixed.keeps_values: convert and the dense and pool kernels skip rounding
+# and overflow) next to the same pairs into AP_SAT_SYM, which keeps no signed minimum: hypothesis found
+# ap_fixed<28,14> -> ap_fixed<30,14,AP_RND_INF,AP_SAT_SYM> giving min instead of -max. Every example checks them.
+_KEPT_SOURCES = [FixedType.parse(s) for s in ("fixed<28,14,TRN,WRAP>", "fixed<8,3,TRN,WRAP>", "ufixed<8,3,TRN,WRAP>")]
+_KEPT_PLAIN = [FixedType.parse(s) for s in ("fixed<30,14,RND_INF,SAT>", "fixed<8,3,TRN,WRAP>", "fixed<9,4,RND,SAT>")]
+_KEPT_SYM = [
+    FixedType.parse(s) for s in ("fixed<30,14,RND_INF,SAT_SYM>", "fixed<8,3,TRN,SAT_SYM>", "fixed<9,4,RND,SAT_SYM>")
+]
+
+
+def test_sat_sym_keeps_no_signed_minimum():
+    assert all(fastfixed.keeps_values(s, t) for s, t in zip(_KEPT_SOURCES, _KEPT_PLAIN))
+    assert [fastfixed.keeps_values(s, t) for s, t in zip(_KEPT_SOURCES, _KEPT_SYM)] == [False, False, True]
+
+
 @pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not found: the ap_fixed harness cannot be compiled")
 @settings(
     max_examples=2, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
@@ -178,23 +193,7 @@ def _float_input_problems(t: FixedType, xs: np.ndarray, want: np.ndarray) -> lis
 def test_fastfixed_matches_header_every_mode(tmp_path, type_set):
     targets, sources, seed = type_set
     assert {(t.rounding, t.saturation) for t in targets} == set(MODES)
+    targets, sources = [*targets, *_KEPT_PLAIN, *_KEPT_SYM], [*sources, *_KEPT_SOURCES, *_KEPT_SOURCES]
     build = Path(tempfile.mkdtemp(dir=tmp_path))  # one per example: tmp_path is shared by them
     problems = _check(targets, sources, seed, _build(targets, sources, build))
-    assert not problems, f"{len(problems)} mismatches, first:\n" + "\n".join(problems[:20])
-
-
-@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not found: the ap_fixed harness cannot be compiled")
-def test_assignments_that_keep_every_value_except_sat_sym_minimum(tmp_path):
-    """fastfixed skips rounding and overflow where dst holds every src value (fastfixed.keeps_values, used by
-    convert and by the dense and pool kernels). AP_SAT_SYM does not keep a signed minimum: hypothesis found
-    ap_fixed<28,14> -> ap_fixed<30,14,AP_RND_INF,AP_SAT_SYM> giving min instead of -max on main."""
-    sym = [
-        FixedType.parse(s) for s in ("fixed<30,14,RND_INF,SAT_SYM>", "fixed<8,3,TRN,SAT_SYM>", "fixed<9,4,RND,SAT_SYM>")
-    ]
-    plain = [FixedType.parse(s) for s in ("fixed<30,14,RND_INF,SAT>", "fixed<8,3,TRN,WRAP>", "fixed<9,4,RND,SAT>")]
-    srcs = [FixedType.parse(s) for s in ("fixed<28,14,TRN,WRAP>", "fixed<8,3,TRN,WRAP>", "ufixed<8,3,TRN,WRAP>")]
-    assert all(fastfixed.keeps_values(s, t) for s, t in zip(srcs, plain))
-    assert [fastfixed.keeps_values(s, t) for s, t in zip(srcs, sym)] == [False, False, True]  # unsigned: kept
-    targets, sources = sym + plain, srcs + srcs
-    problems = _check(targets, sources, 0, _build(targets, sources, tmp_path))
     assert not problems, f"{len(problems)} mismatches, first:\n" + "\n".join(problems[:20])
