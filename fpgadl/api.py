@@ -46,9 +46,7 @@ def run(
     (or the manifest when the report stage is not among `stages`). `overrides` sets recipe fields by
     dotted key, e.g. {"dataset.subset": 600}. `stress`: generated inputs on which the two engines are also
     compared (0: the test split only)."""
-    import fpgadl.zoo  # noqa: F401  (registers the zoo's builders, trainers and metrics)
     from fpgadl.core.boards import load_board
-    from fpgadl.flow.stages import STAGE_LIST
 
     if engine not in RUN_ENGINES:
         raise UsageError(f"--engine {engine!r}: valid: {', '.join(RUN_ENGINES)}")
@@ -60,9 +58,12 @@ def run(
     if stress < 0:
         raise UsageError(f"--stress {stress}: the number of stress inputs must be 0 (none) or more")
     cfg = RunConfig(recipe=r, engine=engine, board=board, stress=stress, progress=progress, warn=warn)
+    # after the checks above: torch and Brevitas take seconds to import, a mistyped name should not wait
     import yaml
 
+    import fpgadl.zoo  # noqa: F401  (registers the zoo's builders, trainers and metrics)
     from fpgadl.core.artifacts import write_text
+    from fpgadl.flow.stages import STAGE_LIST
 
     write_text(run_dir / RunDir.RECIPE, yaml.safe_dump(r.model_dump(mode="json"), sort_keys=False))
     chosen = [s for s in STAGE_LIST if stages is None or s.name in stages]
