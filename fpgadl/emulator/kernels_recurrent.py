@@ -313,7 +313,15 @@ def lstm(layer):
     _fits(layer, sigma.max_abs * act_state.max_abs)  # o * tanh(s_state)
 
     add = _gate_sum(dense_x, dense_h, accum_t)
-    fast = _lstm_gates_step(layer, dense_x, dense_h, sigma, act, act_state, add, res_t, n)
+
+    def update(ifo, c, s):
+        """The new states from tmpres_ifo, tmpres_c and s_state (both time steps below share it)."""
+        # s_state = tmpres_c * i + s_state * f, assigned to res_T
+        s = cast(((c * ifo[:, :n]) << (f - 2 * fa)) + ((s * ifo[:, n : 2 * n]) << (f - fr - fa)), f, res_t)
+        h = cast(ifo[:, 2 * n :] * act_state(s), 2 * fa, res_t)  # h_state = o * tanh(s_state)
+        return [h, s]
+
+    fast = _lstm_gates_step(layer, dense_x, dense_h, sigma, act, act_state, add, update, res_t, n)
     if fast is not None:
         first_step, fast_step = fast
         return _sequence_kernel(layer, values, res_t, fast_step, 2, first_step=first_step)
@@ -323,10 +331,7 @@ def lstm(layer):
         tx, th = dense_x(x), dense_h(h)
         ifo = sigma(add(tx[:, ifo_index], th[:, ifo_index]))  # tmpres_ifo
         c = act(add(tx[:, 2 * n : 3 * n], th[:, 2 * n : 3 * n]))  # tmpres_c
-        # s_state = tmpres_c * i + s_state * f, assigned to res_T
-        s = cast(((c * ifo[:, :n]) << (f - 2 * fa)) + ((s * ifo[:, n : 2 * n]) << (f - fr - fa)), f, res_t)
-        h = cast(ifo[:, 2 * n :] * act_state(s), 2 * fa, res_t)  # h_state = o * tanh(s_state)
-        return [h, s]
+        return update(ifo, c, s)
 
     return _sequence_kernel(layer, values, res_t, step, 2)
 
@@ -343,9 +348,9 @@ def _lstm_state_type(sigma, act_state, accum_t: FixedType, res_t: FixedType) -> 
     return FixedType(width, width - res_t.frac)
 
 
-def _lstm_gates_step(layer, dense_x, dense_h, sigma, act, act_state, add, res_t: FixedType, n: int):
+def _lstm_gates_step(layer, dense_x, dense_h, sigma, act, act_state, add, update, res_t: FixedType, n: int):
     """(first_step, step): the LSTM step with its four gates in one pass, or None when the tables do not
-    bound the state below res_T's range.
+    bound the state below res_T's range. ``update(ifo, c, s)`` is the state update the gathered step uses too.
 
     The firmware's arithmetic is unchanged; only where it runs: the gate columns are reordered to i, f, o, c
     so the sigmoid gates are one contiguous block (no gathered copies), the recurrent product knows the
@@ -363,19 +368,12 @@ def _lstm_gates_step(layer, dense_x, dense_h, sigma, act, act_state, add, res_t:
     wx, wh = (np.ascontiguousarray(d.w[:, perm]) for d in (dense_x, dense_h))
     dx = DenseArithmetic.from_accum_bias(dense_x, wx, dense_x.b_acc[perm])
     dh = DenseArithmetic.exact_sum(layer, h_t, wh, dense_h.p_frac, dense_h.b_acc[perm], accum_t, dense_h.res_t)
-    fa, fr = accum_t.frac, res_t.frac
-    f = max(2 * fa, fr + fa)
     th0 = dh(np.zeros((1, n), dtype=np.int64))  # tmpres_state of the zero state
     recurrent = dh.residue_kernel() or dh
 
     def step(x, states, th=None):
         h, s = states
         g = add(dx(x), recurrent(h) if th is None else th)  # every gate's (accum_t)(tmpres + tmpres_state)
-        ifo = sigma(g[:, : 3 * n])  # tmpres_ifo
-        c = act(g[:, 3 * n :])  # tmpres_c
-        # s_state = tmpres_c * i + s_state * f, assigned to res_T
-        s = cast(((c * ifo[:, :n]) << (f - 2 * fa)) + ((s * ifo[:, n : 2 * n]) << (f - fr - fa)), f, res_t)
-        h = cast(ifo[:, 2 * n :] * act_state(s), 2 * fa, res_t)  # h_state = o * tanh(s_state)
-        return [h, s]
+        return update(sigma(g[:, : 3 * n]), act(g[:, 3 * n :]), s)  # tmpres_ifo, tmpres_c
 
     return lambda x, states: step(x, states, th0), step
