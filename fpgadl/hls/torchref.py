@@ -49,9 +49,10 @@ def is_constant(mw: ModelWrapper, name: str) -> bool:
     return producer is not None and producer.op_type == "Quant" and mw.get_initializer(producer.input[0]) is not None
 
 
-def _linear(mw: ModelWrapper, node, ctx: dict) -> str | None:
+def _linear(mw: ModelWrapper, node, ctx: dict, keep_sum: bool) -> str | None:
     """MatMul(x, W) [+ b] as torch's `F.linear(x, W.T, b)`; returns the last tensor it wrote (None: not a
-    linear layer). The MatMul's own output (the sum before the bias) is written too, for `fpgadl diff`."""
+    linear layer). `keep_sum`: the MatMul's own output (the sum before the bias) is written too, for
+    `fpgadl diff` (one more GEMM)."""
     import torch
 
     if not is_constant(mw, node.input[1]) or is_constant(mw, node.input[0]) or np.ndim(ctx[node.input[1]]) != 2:
@@ -60,7 +61,8 @@ def _linear(mw: ModelWrapper, node, ctx: dict) -> str | None:
     weight = torch.from_numpy(np.ascontiguousarray(np.asarray(ctx[node.input[1]], dtype=np.float32).T))
     bias = _float_bias(mw, node, weight.shape[0])
     with torch.no_grad():
-        ctx[node.output[0]] = torch.nn.functional.linear(x, weight).numpy()
+        if bias is None or keep_sum:
+            ctx[node.output[0]] = torch.nn.functional.linear(x, weight).numpy()
         if bias is None:
             return node.output[0]
         b = torch.from_numpy(np.asarray(ctx[bias[1]], dtype=np.float32).reshape(-1))
@@ -112,18 +114,19 @@ def execute_like_torch(mw: ModelWrapper, inputs: dict, return_full_exec_context:
     ctx = mw.make_empty_exec_context()
     ctx.update(inputs)
     opsets = mw.get_opset_imports()
-    done: set[str] = set()  # outputs already written (a bias Add computed with its MatMul)
+    fused: set[str] = set()  # outputs of bias Adds computed with their MatMul
     for node in mw.graph.node:
-        if node.output[0] in done:
+        if node.output[0] in fused:
             continue
         wrote = None
         if node.op_type == "MatMul":
-            wrote = _linear(mw, node, ctx)
+            wrote = _linear(mw, node, ctx, keep_sum=return_full_exec_context)
         elif node.op_type == "Conv" and node.domain in ("", CHANNELS_LAST):
             wrote = _conv(mw, node, ctx)
         if wrote is None:
             execute_node(node, ctx, mw.graph, opsets.get(node.domain, get_preferred_qonnx_opset()))
-        done.add(wrote or node.output[0])
+        elif wrote != node.output[0]:
+            fused.add(wrote)
     if return_full_exec_context:
         return ctx
     return {o.name: ctx[o.name] for o in mw.graph.output}
