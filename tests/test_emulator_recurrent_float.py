@@ -17,10 +17,12 @@ from fpgadl.emulator import kernels_recurrent
 from fpgadl.emulator.registry import build_kernel, fixed_type
 
 
-class _GRU(torch.nn.Module):
-    def __init__(self):
+class _Recurrent(torch.nn.Module):
+    """torch's GRU or LSTM, 3 inputs -> 6 states, returning the output sequence."""
+
+    def __init__(self, kind: str):
         super().__init__()
-        self.rnn = torch.nn.GRU(3, 6, batch_first=True)
+        self.rnn = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[kind](3, 6, batch_first=True)
 
     def forward(self, x):
         return self.rnn(x)[0]
@@ -31,7 +33,7 @@ def _gru_layer(out_dir, types: dict[str, str], extreme: bool = False):
     (``extreme``: weights at fixed<8,1>'s maximum, + on the r and n gates, - on z, biases 0: positive
     inputs drive r and the state to their top, z to zero, and the gate sums to their bounds)."""
     torch.manual_seed(3)
-    module = _GRU().eval()
+    module = _Recurrent("gru").eval()
     if extreme:
         with torch.no_grad():
             for name, param in module.rnn.named_parameters():
@@ -107,15 +109,6 @@ def test_gru_float_step_gate_sum_leaving_accum_t(tmp_path, monkeypatch):
     assert len(np.unique(want)) > 5
 
 
-class _LSTM(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.rnn = torch.nn.LSTM(3, 6, batch_first=True)
-
-    def forward(self, x):
-        return self.rnn(x)[0]
-
-
 def test_lstm_gates_step_equals_the_gathered_step(tmp_path, monkeypatch):
     """The LSTM step with its gates reordered into one block, the state's bound read from the tables and the
     recurrent product's truncations as a GEMM minus residues (the zoo recipe's types: hls4ml's 32-bit port,
@@ -123,7 +116,7 @@ def test_lstm_gates_step_equals_the_gathered_step(tmp_path, monkeypatch):
     writes it, on inputs on the 8-bit grid, off it and at the port type's extremes."""
     torch.manual_seed(4)
     config = hls4ml.utils.config.config_from_pytorch_model(
-        _LSTM().eval(), (5, 3), granularity="name", backend="Vitis", default_precision="fixed<32,12>",
+        _Recurrent("lstm").eval(), (5, 3), granularity="name", backend="Vitis", default_precision="fixed<32,12>",
         channels_last_conversion="off", transpose_outputs=False,
     )  # fmt: skip
     config["LayerName"]["rnn"]["Precision"].update(
@@ -135,7 +128,11 @@ def test_lstm_gates_step_equals_the_gathered_step(tmp_path, monkeypatch):
         }
     )
     hm = hls4ml.converters.convert_from_pytorch_model(
-        _LSTM().eval(), output_dir=str(tmp_path / "lstm"), backend="Vitis", io_type="io_parallel", hls_config=config
+        _Recurrent("lstm").eval(),
+        output_dir=str(tmp_path / "lstm"),
+        backend="Vitis",
+        io_type="io_parallel",
+        hls_config=config,
     )
     layer = next(layer for layer in hm.get_layers() if layer.class_name == "LSTM")
     real, built = kernels_recurrent._lstm_gates_step, []
