@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+
 import pytest
+
+from fpgadl.hls.csim_build import ENV_VAR as PCH_ENV_VAR
+
+
+def pytest_configure(config):
+    """One precompiled ap_types header for every csim build of the session (set before xdist starts its
+    workers, which inherit it): about a third of a small project's g++ time (fpgadl/hls/csim_build.py)."""
+    if PCH_ENV_VAR not in os.environ:
+        os.environ[PCH_ENV_VAR] = config._fpgadl_pch = tempfile.mkdtemp(prefix="fpgadl-csim-pch-")
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "_fpgadl_pch", None):
+        shutil.rmtree(config._fpgadl_pch, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -37,6 +37,7 @@ from qonnx.util.cleanup import cleanup_model
 
 from fpgadl.emulator.kernels import UnsupportedLayerError, build_kernel
 from fpgadl.emulator.runner import emulate, plan
+from fpgadl.hls.csim_build import use_shared_header
 
 N_SAMPLES = 10_000
 HAVE_COMPILER = shutil.which("g++") is not None
@@ -150,7 +151,7 @@ def _qonnx_to_hls(model, out_dir: Path, config):
 
 
 def _compiled(hls_model):
-    hls_model.compile()
+    use_shared_header(hls_model).compile()
     return hls_model
 
 

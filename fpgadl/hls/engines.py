@@ -15,6 +15,7 @@ import numpy as np
 
 from fpgadl.core.errors import ToolUnavailable, UsageError
 from fpgadl.core.options import ENGINES
+from fpgadl.hls.csim_build import use_shared_header
 from fpgadl.hls.hostops import apply_host_ops
 from fpgadl.hls.project import ProjectMeta, load_project
 
@@ -109,6 +110,7 @@ class CsimEngine(Engine):
         # Compile a copy: the project directory stays exactly as `fpgadl hls` wrote it.
         self._tmp = tempfile.TemporaryDirectory(prefix="fpgadl-csim-")
         self.hls_model, _ = load_project(self.hls_dir, output_dir=Path(self._tmp.name), trace=trace)
+        use_shared_header(self.hls_model)
         if not trace:  # hls_model.trace() compiles by itself
             with contextlib.redirect_stdout(io.StringIO()):
                 self.hls_model.compile()
