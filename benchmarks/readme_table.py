@@ -31,13 +31,14 @@ from fpgadl.core.artifacts import write_text  # noqa: E402
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
 MEMORY_SCRIPT = """
-import resource, sys
+import sys
 import numpy as np
 from fpgadl import api
+from fpgadl.core.memory import peak_rss_bytes
 x = np.random.default_rng(0).uniform(-2, 2, size=(1_000_000, 64)).astype(np.float32)
 y = api.emulate(sys.argv[1], x, engine="fast")
 assert y.shape == (1_000_000, 10)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+print(peak_rss_bytes())
 """
 
 
