@@ -189,6 +189,11 @@ def keeps_values(src: FixedType, dst: FixedType) -> bool:
     return 0 <= up < 62 and lo <= src.min_mantissa << up and src.max_mantissa << up <= dst.max_mantissa
 
 
+def is_identity(src: FixedType, dst: FixedType) -> bool:
+    """``dst_t y = x;`` changes no mantissa: the same grid, and dst keeps every value of src."""
+    return src.frac == dst.frac and keeps_values(src, dst)
+
+
 def convert(m: np.ndarray, src: FixedType, dst: FixedType) -> np.ndarray:
     """Mantissas m of type src assigned to type dst (``dst_t y = x;`` with x of src_t).
 

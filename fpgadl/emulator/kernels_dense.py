@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fpgadl.emulator.fastfixed import FLOAT_BITS, cast, cast_float, convert, float_cast_ok, keeps_values, round_shift
+from fpgadl.emulator.fastfixed import FLOAT_BITS, cast, cast_float, convert, float_cast_ok, is_identity, round_shift
 from fpgadl.emulator.fixed import FixedType
 from fpgadl.emulator.registry import (
     UnsupportedLayerError,
@@ -49,11 +49,6 @@ def _max_abs_mantissa(t: FixedType) -> int:
 
 def _is_modular(t: FixedType) -> bool:
     return t.saturation == "WRAP" and t.saturation_bits == 0
-
-
-def _convert_is_identity(src: FixedType, dst: FixedType) -> bool:
-    """``dst_t y = x;`` changes no mantissa: same grid, and dst keeps every value of src."""
-    return src.frac == dst.frac and keeps_values(src, dst)
 
 
 def _product_weights(layer, w: np.ndarray, w_t: FixedType) -> np.ndarray:
@@ -170,7 +165,7 @@ class DenseArithmetic:
         if not self.accum_identity:
             casts.append(self.accum_t)
             b = _max_abs_mantissa(self.accum_t)
-        if not _convert_is_identity(self.accum_t, self.res_t):
+        if not is_identity(self.accum_t, self.res_t):
             casts.append(self.res_t)
             b = _max_abs_mantissa(self.res_t)
         for dtype in (np.float32, np.float64):

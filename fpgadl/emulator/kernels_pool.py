@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fpgadl.emulator.fastfixed import cast, convert, keeps_values
+from fpgadl.emulator.fastfixed import cast, convert, is_identity
 from fpgadl.emulator.fixed import FixedType
 from fpgadl.emulator.kernels_misc import layer_out_shape
 from fpgadl.emulator.registry import (
@@ -139,7 +139,7 @@ def _pool_builder(layer, ndim: int, global_pool: bool):
         return convert(y, accum_t, res_t).reshape((n, *out_shape))
 
     # max over tiled views is exact on float mantissas too, when both assignments keep every value
-    kernel.float_in = tiled and _keeps_values(x_t, accum_t) and _keeps_values(accum_t, res_t)
+    kernel.float_in = tiled and is_identity(x_t, accum_t) and is_identity(accum_t, res_t)
     return kernel
 
 
@@ -157,10 +157,6 @@ def tiled_max(m: np.ndarray, pool) -> np.ndarray:
         for j in range(2, k):
             np.maximum(y, v[:, j], out=y)
     return y.reshape(m.shape[0], *(size // k for size, k in zip(m.shape[1:], pool)), m.shape[-1])
-
-
-def _keeps_values(src: FixedType, dst: FixedType) -> bool:
-    return src.frac == dst.frac and keeps_values(src, dst)
 
 
 def _global_geometry(layer, ndim: int) -> tuple[int, int]:
