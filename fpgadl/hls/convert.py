@@ -34,7 +34,7 @@ from fpgadl.hls.project import (
     quiet,
     rebatch_reshapes,
 )
-from fpgadl.hls.rewrites import CHANNEL_SCALES_KEY
+from fpgadl.hls.rewrites import CHANNEL_SCALES_KEY, node_attributes
 from fpgadl.hls.thresholds import exact_batchnorms, float32_batchnorms
 
 SKIPPED_OPS = ("Dropout", "Identity")
@@ -151,7 +151,7 @@ def quant_nodes(mw) -> list[QuantInfo]:
     for node in mw.graph.node:
         if node.op_type != "Quant":
             continue
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        attrs = node_attributes(node)
         scale = mw.get_initializer(node.input[1])
         bits = mw.get_initializer(node.input[3])
         exps = None

@@ -56,7 +56,9 @@ def _check_not_only_a_sign(model: onnx.ModelProto, source: str) -> None:
 def _check_average_pool(node, source: str) -> None:
     """An AveragePool converts as a depthwise conv by 1/n (fpgadl.hls.rewrites.AvgPoolAsDepthwiseConv):
     only where n is a power of two (1/n exact) and the same for every output (qonnx 1.0 has no other)."""
-    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    from fpgadl.hls.rewrites import node_attributes
+
+    attrs = node_attributes(node)
     n = 1
     for k in attrs.get("kernel_shape", []):
         n *= k
@@ -73,7 +75,7 @@ def _check_average_pool(node, source: str) -> None:
 def _global_mean(model: onnx.ModelProto, node) -> bool:
     """Axes known and kept: the clean-up makes it a GlobalAveragePool when they are the spatial ones, and
     `check_supported` names the node when they are not."""
-    from fpgadl.hls.rewrites import reduce_mean_axes
+    from fpgadl.hls.rewrites import node_attributes, reduce_mean_axes
 
-    keep = next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "keepdims"), 1)
+    keep = node_attributes(node).get("keepdims", 1)
     return keep == 1 and bool(reduce_mean_axes(model.graph, node))

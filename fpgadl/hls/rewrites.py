@@ -20,8 +20,13 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.base import Transformation
 
 
+def node_attributes(node) -> dict:
+    """An ONNX node's attributes by name, as Python values."""
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
 def _perm(node) -> list[int]:
-    return list(helper.get_attribute_value(next(a for a in node.attribute if a.name == "perm")))
+    return list(node_attributes(node)["perm"])
 
 
 class ResizeToChannelsLast(Transformation):
@@ -46,7 +51,7 @@ class ResizeToChannelsLast(Transformation):
             roi_name = model.make_new_valueinfo_name()
             model.set_initializer(roi_name, np.zeros(1, np.float32))
             moved = model.make_new_valueinfo_name()
-            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            attrs = node_attributes(node)
             new_t = helper.make_node("Transpose", [node.input[0]], [moved], perm=perm, name=transpose.name)
             new_r = helper.make_node(
                 "Resize", [moved, roi_name, scales_name], [transpose.output[0]], name=node.name, **attrs
@@ -124,7 +129,7 @@ class SinkTransposes(Transformation):
         if node.op_type == "Resize" and len(node.input) == 3:
             if perm != [0, len(perm) - 1, *range(1, len(perm) - 1)]:
                 return False  # only a Resize fed channels-first moves (ResizeToChannelsLast moves the others up)
-            mode = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "mode"), b"nearest")
+            mode = node_attributes(node).get("mode", b"nearest")
             roi = model.get_initializer(node.input[1]) if node.input[1] else None
             return (
                 mode == b"nearest"
@@ -177,7 +182,7 @@ class MaxPool1dAs2d(Transformation):
             if shape is None or len(shape) != 3 or node.domain != "qonnx.custom_op.channels_last":
                 continue
             out_shape = model.get_tensor_shape(node.output[0])
-            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            attrs = node_attributes(node)
             (k,), (s,) = attrs["kernel_shape"], attrs.get("strides", [1])
             pad_begin, pad_end = attrs.get("pads", [0, 0])
             attrs.update(
@@ -220,7 +225,7 @@ class GemmZeroBias(Transformation):
             b_shape = model.get_tensor_shape(node.input[1])
             if b_shape is None:
                 continue
-            trans_b = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "transB"), 0)
+            trans_b = node_attributes(node).get("transB", 0)
             bias = model.make_new_valueinfo_name()
             model.set_initializer(bias, np.zeros(b_shape[0] if trans_b else b_shape[1], np.float32))
             node.input.append(bias)
@@ -255,7 +260,7 @@ class FactorChannelScales(Transformation):
             if consumer is None:
                 continue
             w, s, zero, bits = (model.get_initializer(i) for i in quant.input)
-            attrs = {a.name: helper.get_attribute_value(a) for a in quant.attribute}
+            attrs = node_attributes(quant)
             rounding = attrs.get("rounding_mode", "ROUND")
             rounding = rounding.decode() if isinstance(rounding, bytes) else rounding
             wq = int_quant(w, s, zero, bits, attrs.get("signed", 1), attrs.get("narrow", 0), rounding)
@@ -314,7 +319,7 @@ def pool_window(model: ModelWrapper, node) -> list[int] | None:
     if node.op_type == "GlobalAveragePool":
         shape = model.get_tensor_shape(node.input[0])
         return None if shape is None else list(shape[2:])
-    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    attrs = node_attributes(node)
     if any(attrs.get("pads", [0])) and not attrs.get("count_include_pad", 0):
         return None
     if attrs.get("ceil_mode", 0) or any(d != 1 for d in attrs.get("dilations", [1])):
@@ -340,7 +345,7 @@ class AvgPoolAsDepthwiseConv(Transformation):
             n = int(np.prod(window)) if window else 0
             if not window or shape is None or n & (n - 1):
                 continue
-            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            attrs = node_attributes(node)
             channels = shape[1]
             names = [model.make_new_valueinfo_name() for _ in range(6)]
             weight, scale, zero, bits, quantized, out = names
@@ -379,7 +384,7 @@ class AvgPoolAsDepthwiseConv(Transformation):
 
 def reduce_mean_axes(graph, node) -> list[int] | None:
     """The axes a ReduceMean averages (attribute before opset 18, a constant input since), or None."""
-    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    attrs = node_attributes(node)
     if "axes" in attrs:
         return list(attrs["axes"])
     if len(node.input) < 2 or not node.input[1]:
@@ -399,7 +404,7 @@ def reduce_mean_axes(graph, node) -> list[int] | None:
 def is_global_mean(graph, node, rank: int) -> bool:
     """ReduceMean over every spatial axis of an (N, C, ...) tensor, keeping them: a GlobalAveragePool."""
     axes = reduce_mean_axes(graph, node)
-    keep = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "keepdims"), 1)
+    keep = node_attributes(node).get("keepdims", 1)
     return axes is not None and keep == 1 and rank > 2 and sorted(a % rank for a in axes) == list(range(2, rank))
 
 

@@ -16,16 +16,9 @@ from __future__ import annotations
 import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 
+from fpgadl.hls.rewrites import node_attributes
+
 CHANNELS_LAST = "qonnx.custom_op.channels_last"
-
-
-def _attr(node, name: str, default):
-    from onnx import helper
-
-    for a in node.attribute:
-        if a.name == name:
-            return helper.get_attribute_value(a)
-    return default
 
 
 def _float_bias(mw: ModelWrapper, node, width: int) -> tuple[object, str] | None:
@@ -74,10 +67,11 @@ def _conv(mw: ModelWrapper, node, ctx: dict) -> str | None:
     """Conv (ONNX or qonnx's channels-last) as torch's `F.conv1d/conv2d` on NC(H)W; None if torch cannot."""
     import torch
 
-    kernel = list(_attr(node, "kernel_shape", []))
-    pads = list(_attr(node, "pads", [0] * 2 * len(kernel)))
+    attrs = node_attributes(node)
+    kernel = list(attrs.get("kernel_shape", []))
+    pads = list(attrs.get("pads", [0] * 2 * len(kernel)))
     half = len(pads) // 2
-    if len(kernel) not in (1, 2) or pads[:half] != pads[half:] or _attr(node, "auto_pad", b"NOTSET") != b"NOTSET":
+    if len(kernel) not in (1, 2) or pads[:half] != pads[half:] or attrs.get("auto_pad", b"NOTSET") != b"NOTSET":
         return None
     x, w = np.asarray(ctx[node.input[0]], dtype=np.float32), np.asarray(ctx[node.input[1]], dtype=np.float32)
     last = node.domain == CHANNELS_LAST
@@ -97,10 +91,10 @@ def _conv(mw: ModelWrapper, node, ctx: dict) -> str | None:
             torch.from_numpy(np.ascontiguousarray(x)),
             w,
             b,
-            stride=list(_attr(node, "strides", [1] * len(kernel))),
+            stride=list(attrs.get("strides", [1] * len(kernel))),
             padding=pads[:half],
-            dilation=list(_attr(node, "dilations", [1] * len(kernel))),
-            groups=_attr(node, "group", 1),
+            dilation=list(attrs.get("dilations", [1] * len(kernel))),
+            groups=attrs.get("group", 1),
         ).numpy()[:rows]
     ctx[node.output[0]] = np.ascontiguousarray(np.moveaxis(y, 1, -1)) if last else y
     return node.output[0]
